@@ -121,7 +121,7 @@ def cells_from_points(
     Examples
     --------
     >>> cells_to_hex(cells_from_points(np.array([51.5]), np.array([-0.1]), resolution=9)).tolist()
-    ['89194ad3043ffff']
+    ['89194ad3353ffff']
     """
     resolution = _check_resolution(resolution)
     lat = np.ascontiguousarray(lat, dtype="float64")

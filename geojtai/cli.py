@@ -1,0 +1,187 @@
+"""The ``geojtai`` command line (DESIGN §7).
+
+Exit status 0 on success and 2 on bad input or usage, with one line per problem on stderr
+and no traceback. Long steps show progress on a terminal and stay quiet otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from geojtai.errors import GeojtaiError
+
+__all__ = ["main"]
+
+_DEFAULT_SAMPLE_STUDY = Path("studies") / "sample"
+
+
+def _fail(exc: GeojtaiError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(f"geojtai: error: {problem}", err=True)
+    sys.exit(2)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except GeojtaiError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def _progress(steps: tuple[str, ...]) -> Iterator[Callable[[str], None] | None]:
+    """A step progress bar on a terminal; nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(steps), desc="build", unit="step", leave=False, file=sys.stderr)
+
+    def on_step(name: str) -> None:
+        if bar.n < len(steps) and name != steps[0]:
+            bar.update(1)
+        bar.set_postfix_str(name)
+
+    try:
+        yield on_step
+    finally:
+        bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="geojtai")
+def main() -> None:
+    """geojtai: place-based serious youth violence analysis on H3 cells."""
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--months", type=click.IntRange(12, 60), default=36, show_default=True)
+def sample(out_dir: Path, seed: int, months: int) -> None:
+    """Write the synthetic sample town's inputs and its ground truth to OUT_DIR."""
+    from geojtai.io.sample import write_sample
+    from geojtai.synth import generate_town
+
+    with _errors():
+        written = write_sample(generate_town(seed=seed, months=months), out_dir)
+    click.echo(f"wrote {len(written)} files to {out_dir}")
+
+
+def _parse_incidents(values: tuple[str, ...]) -> list[tuple[Path, str | None]]:
+    """``PATH`` or ``SOURCE=PATH`` (the source agency of that file)."""
+    out: list[tuple[Path, str | None]] = []
+    for value in values:
+        source, sep, rest = value.partition("=")
+        if sep and "/" not in source and not Path(value).exists():
+            out.append((Path(rest), source.strip()))
+        else:
+            out.append((Path(value), None))
+    return out
+
+
+@main.command()
+@click.argument("study_toml", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--incidents",
+    multiple=True,
+    metavar="[SOURCE=]PATH",
+    help="Incident file (CSV, CSV.gz, GeoJSON, GPKG) or folder of police.uk files; repeatable.",
+)
+@click.option("--interventions", type=click.Path(path_type=Path), help="Interventions file.")
+@click.option("--area", type=click.Path(path_type=Path), help="Study area boundary file.")
+@click.option("--resolution", type=int, help="H3 resolution, 6..12 (default 9).")
+@click.option("--name", help="Study title shown on maps.")
+@click.option(
+    "--all-categories", is_flag=True, help="Count every category, not only serious violence."
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def build(
+    study_toml: Path | None,
+    incidents: tuple[str, ...],
+    interventions: Path | None,
+    area: Path | None,
+    resolution: int | None,
+    name: str | None,
+    all_categories: bool,
+    out: Path,
+) -> None:
+    """Build a study folder from incidents (and interventions, area)."""
+    from geojtai.settings import IncidentInput, StudyInputs, StudySettings, load_study_toml
+    from geojtai.study import STEPS, build_study
+
+    with _errors():
+        settings, inputs = load_study_toml(study_toml) if study_toml else (StudySettings(), StudyInputs())
+        changes: dict[str, Any] = {"resolution": resolution, "name": name}
+        settings = settings.with_options(**changes)
+        if all_categories:
+            settings = replace(settings, categories=None)
+        extra = tuple(IncidentInput(path=p, source=s) for p, s in _parse_incidents(incidents))
+        inputs = StudyInputs(
+            incidents=inputs.incidents + extra,
+            interventions=interventions or inputs.interventions,
+            places=inputs.places,
+            area=area or inputs.area,
+        )
+        with _progress(STEPS) as on_step:
+            result = build_study(settings, inputs, out, on_step=on_step)
+    _print_summary(result.manifest, out)
+
+
+def _print_summary(manifest: dict[str, Any], out: Path) -> None:
+    rows = manifest["rows"]
+    click.echo(
+        f"built {out}: {rows['read']} rows read, {rows['valid']} valid, {rows['rejected']} rejected "
+        f"(see rejects.csv); {rows['in_scope']} in scope in {manifest['cells']} cells over "
+        f"{len(manifest['months'])} months"
+    )
+    for reason, n in manifest.get("reject_reasons", {}).items():
+        click.echo(f"  rejected: {n} × {reason}")
+
+
+@main.command()
+@click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True)
+def serve(study_dir: Path, host: str, port: int) -> None:
+    """Serve the interactive map of a built study."""
+    from web import create_app
+
+    with _errors():
+        app = create_app({"STUDY_DIR": str(study_dir)})
+    click.echo(f"serving {study_dir} on http://{host}:{port}/ (Ctrl+C to stop)")
+    app.run(host=host, port=port)
+
+
+@main.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--study",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=_DEFAULT_SAMPLE_STUDY,
+    show_default=True,
+    help="Where the sample study is built.",
+)
+@click.option("--no-serve", is_flag=True, help="Build the sample study, then exit.")
+def demo(port: int, host: str, study: Path, no_serve: bool) -> None:
+    """Build the sample town's study if missing, then serve it."""
+    from geojtai.demo import ensure_sample_study
+
+    with _errors():
+        manifest = ensure_sample_study(study, echo=click.echo)
+    if manifest is not None:
+        _print_summary(manifest, study)
+    if no_serve:
+        return
+    ctx = click.get_current_context()
+    ctx.invoke(serve, study_dir=study, host=host, port=port)
