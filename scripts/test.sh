@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up and run every check: ruff (lint + format), mypy, and the pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The browser tests drive Debian's chromium; install it when we can (root with apt-get).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+bash scripts/setup.sh dev
+.venv/bin/ruff check geojtai web tests benchmarks
+.venv/bin/ruff format --check geojtai web tests benchmarks
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"
