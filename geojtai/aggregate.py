@@ -47,7 +47,9 @@ def month_labels(index: np.ndarray) -> np.ndarray:
     """Integer months back to ``YYYY-MM`` labels (object array)."""
     index = np.asarray(index, dtype=np.int64)
     years, months = np.divmod(index, 12)
-    return np.array([f"{y:04d}-{m + 1:02d}" for y, m in zip(years, months, strict=True)], dtype=object)
+    return np.array(
+        [f"{y:04d}-{m + 1:02d}" for y, m in zip(years, months, strict=True)], dtype=object
+    )
 
 
 def column_slug(label: object) -> str:
@@ -113,7 +115,11 @@ def cell_month_counts_from_points(
     n = lat.size
     if n == 0:
         return pd.DataFrame(
-            {"cell": np.zeros(0, np.uint64), "month": np.zeros(0, np.int64), "count": np.zeros(0, np.int64)}
+            {
+                "cell": np.zeros(0, np.uint64),
+                "month": np.zeros(0, np.int64),
+                "count": np.zeros(0, np.int64),
+            }
         )
     bad = ~grid.validate_latlon(lat, lon)
     if bad.any():
@@ -204,7 +210,9 @@ def cell_month_table(
         "count": counts.astype(np.int64),
     }
     if harm is not None:
-        out["harm"] = np.bincount(inverse, weights=np.asarray(harm, dtype=float), minlength=uniq.size)
+        out["harm"] = np.bincount(
+            inverse, weights=np.asarray(harm, dtype=float), minlength=uniq.size
+        )
     for name, labels in (groups or {}).items():
         values = pd.Series(np.asarray(labels, dtype=object)).fillna("unknown").astype(str)
         codes, names = pd.factorize(values, sort=True)

@@ -120,7 +120,9 @@ def build(
     from geojtai.study import STEPS, build_study
 
     with _errors():
-        settings, inputs = load_study_toml(study_toml) if study_toml else (StudySettings(), StudyInputs())
+        settings, inputs = (
+            load_study_toml(study_toml) if study_toml else (StudySettings(), StudyInputs())
+        )
         changes: dict[str, Any] = {"resolution": resolution, "name": name}
         settings = settings.with_options(**changes)
         if all_categories:

@@ -320,7 +320,9 @@ def grid_disk(cells: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(np.arange(cells.size), lengths), _u64(lists.flatten())
 
 
-def neighbour_matrix(cells: np.ndarray, k: int = 1, *, include_self: bool = True) -> sparse.csr_matrix:
+def neighbour_matrix(
+    cells: np.ndarray, k: int = 1, *, include_self: bool = True
+) -> sparse.csr_matrix:
     """A sparse 0/1 matrix ``W`` with ``W[i, j] = 1`` when ``cells[j]`` is within ``k`` of ``cells[i]``.
 
     Only cells in ``cells`` appear; build it once and use one product (``W @ X``) for k-ring
@@ -394,18 +396,33 @@ def polygons_to_cells(
     resolution = _check_resolution(resolution)
     geoms = _check_geoms(polygons, ("polygon",), "polygons_to_cells")
     # Candidates: every cell that touches a polygon, plus the ones wholly inside it.
-    present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)) if geoms.size else np.zeros(0, int)
+    present = (
+        np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
+        if geoms.size
+        else np.zeros(0, int)
+    )
     empty = pd.DataFrame(
-        {"geom": np.zeros(0, np.int64), "cell": np.zeros(0, np.uint64), "overlap_m2": [], "fraction": []}
+        {
+            "geom": np.zeros(0, np.int64),
+            "cell": np.zeros(0, np.uint64),
+            "overlap_m2": [],
+            "fraction": [],
+        }
     )
     if present.size == 0:
         return empty
     wkb = shapely.to_wkb(geoms[present])
-    touching = pa.array(h3v.wkb_to_cells(wkb, resolution, h3ronpy.ContainmentMode.IntersectsBoundary))
+    touching = pa.array(
+        h3v.wkb_to_cells(wkb, resolution, h3ronpy.ContainmentMode.IntersectsBoundary)
+    )
     inside = pa.array(h3v.wkb_to_cells(wkb, resolution, h3ronpy.ContainmentMode.ContainsBoundary))
-    t_geom = present[np.repeat(np.arange(present.size), touching.value_lengths().to_numpy(zero_copy_only=False))]
+    t_geom = present[
+        np.repeat(np.arange(present.size), touching.value_lengths().to_numpy(zero_copy_only=False))
+    ]
     t_cell = _u64(touching.flatten())
-    i_geom = present[np.repeat(np.arange(present.size), inside.value_lengths().to_numpy(zero_copy_only=False))]
+    i_geom = present[
+        np.repeat(np.arange(present.size), inside.value_lengths().to_numpy(zero_copy_only=False))
+    ]
     i_cell = _u64(inside.flatten())
     # Cells wholly inside cover fraction 1; only boundary cells need an intersection.
     key_t = pd.MultiIndex.from_arrays([t_geom, t_cell])
@@ -454,9 +471,15 @@ def lines_to_cells(lines: np.ndarray, *, resolution: int, metric_crs: str = BNG)
     """
     resolution = _check_resolution(resolution)
     geoms = _check_geoms(lines, ("line",), "lines_to_cells")
-    present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)) if geoms.size else np.zeros(0, int)
+    present = (
+        np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
+        if geoms.size
+        else np.zeros(0, int)
+    )
     if present.size == 0:
-        return pd.DataFrame({"geom": np.zeros(0, np.int64), "cell": np.zeros(0, np.uint64), "length_m": []})
+        return pd.DataFrame(
+            {"geom": np.zeros(0, np.int64), "cell": np.zeros(0, np.uint64), "length_m": []}
+        )
     metric = np.empty(geoms.size, dtype=object)
     metric[present] = _to_metric(geoms[present], metric_crs)
     # Densify to a third of an edge so every crossed cell holds a vertex or neighbours one.
@@ -474,7 +497,11 @@ def lines_to_cells(lines: np.ndarray, *, resolution: int, metric_crs: str = BNG)
         shapely.intersection(metric[cand["geom"].to_numpy()], cell_metric[inv.ravel()])
     )
     out = pd.DataFrame(
-        {"geom": cand["geom"].to_numpy().astype(np.int64), "cell": cand["cell"].to_numpy(), "length_m": length}
+        {
+            "geom": cand["geom"].to_numpy().astype(np.int64),
+            "cell": cand["cell"].to_numpy(),
+            "length_m": length,
+        }
     )
     out = out[out["length_m"] > 0]
     return out.sort_values(["geom", "cell"], kind="stable").reset_index(drop=True)

@@ -82,9 +82,7 @@ class StudySettings:
     name: str = "study"
     resolution: int = 9
     categories: tuple[str, ...] | None = SERIOUS_VIOLENCE
-    harm_weights: MappingProxyType[str, float] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    harm_weights: MappingProxyType[str, float] = field(default_factory=lambda: MappingProxyType({}))
     outlier_km: float = 50.0
     area_margin_m: float = 1000.0
     forecast_from: str | None = None
@@ -100,7 +98,9 @@ class StudySettings:
                 f"{self.resolution!r} was given"
             )
         if self.forecast_from is not None and not _MONTH.match(str(self.forecast_from)):
-            problems.append(f"forecast_from must look like YYYY-MM; {self.forecast_from!r} was given")
+            problems.append(
+                f"forecast_from must look like YYYY-MM; {self.forecast_from!r} was given"
+            )
         if self.disclosure_threshold < MIN_DISCLOSURE_THRESHOLD:
             problems.append(
                 f"disclosure_threshold must be at least {MIN_DISCLOSURE_THRESHOLD}; "
@@ -181,7 +181,9 @@ def load_study_toml(path: Path) -> tuple[StudySettings, StudyInputs]:
     if "categories" in study and study["categories"] is not None:
         study["categories"] = tuple(study["categories"])
     try:
-        settings = StudySettings(**study, harm_weights=MappingProxyType(data.get("harm_weights", {})))
+        settings = StudySettings(
+            **study, harm_weights=MappingProxyType(data.get("harm_weights", {}))
+        )
     except SettingsError as exc:
         msg = f"{path}: {exc}"
         raise SettingsError(msg, [f"{path}: {p}" for p in exc.problems]) from exc

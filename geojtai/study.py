@@ -35,7 +35,17 @@ from geojtai.studyfolder import CELL_MONTHS, CELLS, INCIDENTS, MANIFEST, REJECTS
 __all__ = ["BuildResult", "build_study", "STEPS"]
 
 STEPS = ("read", "validate", "index", "aggregate", "write")
-_VERSIONED = ("numpy", "pandas", "pyarrow", "geopandas", "shapely", "pyproj", "pyogrio", "h3", "h3ronpy")
+_VERSIONED = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "pyogrio",
+    "h3",
+    "h3ronpy",
+)
 INTERVENTIONS = "interventions.parquet"
 
 
@@ -99,7 +109,9 @@ def build_study(
             raise SchemaError(msg)
         raws = [gio.read_incidents(inp.path, source=inp.source) for inp in inputs.incidents]
         area = gio.read_area(inputs.area) if inputs.area else None
-        raw_interventions = gio.read_interventions(inputs.interventions) if inputs.interventions else None
+        raw_interventions = (
+            gio.read_interventions(inputs.interventions) if inputs.interventions else None
+        )
     # 2. Validate: unusable rows go to the rejects table with their reason.
     with timer.step("validate"):
         incidents, rejects = _validate_incidents(raws, settings, area)
@@ -111,10 +123,14 @@ def build_study(
     # 3. Index to H3 and 4. aggregate the in-scope incidents per cell × month.
     with timer.step("index"):
         cells = grid.cells_from_points(
-            incidents["lat"].to_numpy(), incidents["lon"].to_numpy(),
-            resolution=settings.resolution, distinct=True,
+            incidents["lat"].to_numpy(),
+            incidents["lon"].to_numpy(),
+            resolution=settings.resolution,
+            distinct=True,
         )
-        incidents = incidents.assign(h3=grid.cells_to_hex(cells), in_scope=_in_scope(incidents, settings))
+        incidents = incidents.assign(
+            h3=grid.cells_to_hex(cells), in_scope=_in_scope(incidents, settings)
+        )
     with timer.step("aggregate"):
         table = _cell_month_table(incidents, cells, settings)
         cell_layer = _cell_layer(table, settings.resolution)
@@ -122,7 +138,17 @@ def build_study(
     with timer.step("write"), atomic_directory(out) as tmp:
         all_rejects = pd.concat([rejects, rejects_iv], ignore_index=True)
         _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
-        manifest = _manifest(settings, inputs, raws, raw_interventions, incidents, all_rejects, table, cell_layer, timer.timings)
+        manifest = _manifest(
+            settings,
+            inputs,
+            raws,
+            raw_interventions,
+            incidents,
+            all_rejects,
+            table,
+            cell_layer,
+            timer.timings,
+        )
         gio.write_json(manifest, tmp / MANIFEST)
     manifest["timings"] = timer.timings
     return BuildResult(path=Path(out), manifest=manifest, timings=timer.timings)
@@ -152,7 +178,9 @@ def _in_scope(incidents: pd.DataFrame, settings: StudySettings) -> np.ndarray:
     return incidents["category"].isin(settings.categories).to_numpy()
 
 
-def _cell_month_table(incidents: pd.DataFrame, cells: np.ndarray, settings: StudySettings) -> pd.DataFrame:
+def _cell_month_table(
+    incidents: pd.DataFrame, cells: np.ndarray, settings: StudySettings
+) -> pd.DataFrame:
     scope = incidents["in_scope"].to_numpy()
     chosen = incidents[scope]
     table = aggregate.cell_month_table(
@@ -173,7 +201,9 @@ def _cell_month_table(incidents: pd.DataFrame, cells: np.ndarray, settings: Stud
 
 def _cell_layer(table: pd.DataFrame, resolution: int) -> gpd.GeoDataFrame:
     """One row per cell: totals over months, first/last month, centre and polygon."""
-    numeric = table.assign(month=aggregate.month_index(table["month"].to_numpy())).rename(columns={"h3": "cell"})
+    numeric = table.assign(month=aggregate.month_index(table["month"].to_numpy())).rename(
+        columns={"h3": "cell"}
+    )
     totals = aggregate.cell_totals(numeric)
     cells = grid.cells_from_hex(totals["cell"].to_numpy())
     lat, lon = grid.cell_centres(cells)
@@ -212,7 +242,9 @@ def _input_record(path: Path, kind: str, source: str | None, raw: pd.DataFrame) 
         "kind": kind,
         "path": str(path),
         "source": source,
-        "files": [{"name": str(f.relative_to(path.parent)), "sha256": gio.sha256_file(f)} for f in files],
+        "files": [
+            {"name": str(f.relative_to(path.parent)), "sha256": gio.sha256_file(f)} for f in files
+        ],
         "rows_read": len(raw),
     }
 
@@ -237,9 +269,13 @@ def _manifest(
         rec["rows_valid"] = int(incidents["file"].isin(names).sum())
         rec["rows_rejected"] = int(rejects["file"].isin(names).sum())
     if inputs.interventions is not None and raw_interventions is not None:
-        records.append(_input_record(inputs.interventions, "interventions", None, raw_interventions))
+        records.append(
+            _input_record(inputs.interventions, "interventions", None, raw_interventions)
+        )
     if inputs.area is not None:
-        records.append({"kind": "area", "path": str(inputs.area), "sha256": gio.sha256_file(inputs.area)})
+        records.append(
+            {"kind": "area", "path": str(inputs.area), "sha256": gio.sha256_file(inputs.area)}
+        )
     months = sorted(table["month"].unique().tolist())
     return {
         "geojtai": __version__,
@@ -248,14 +284,21 @@ def _manifest(
         "rows": {
             "read": int(sum(len(r) for r in raws)),
             "valid": len(incidents),
-            "rejected": int((rejects["file"].isin(set().union(*(set(r["file"]) for r in raws)))).sum()),
+            "rejected": int(
+                (rejects["file"].isin(set().union(*(set(r["file"]) for r in raws)))).sum()
+            ),
             "in_scope": int(incidents["in_scope"].sum()),
             "out_of_scope": int((~incidents["in_scope"]).sum()),
         },
-        "reject_reasons": {str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()},
+        "reject_reasons": {
+            str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()
+        },
         "months": months,
         "cells": len(cell_layer),
-        "outputs": sorted([MANIFEST, REJECTS, INCIDENTS, CELLS, CELL_MONTHS] + ([INTERVENTIONS] if raw_interventions is not None else [])),
+        "outputs": sorted(
+            [MANIFEST, REJECTS, INCIDENTS, CELLS, CELL_MONTHS]
+            + ([INTERVENTIONS] if raw_interventions is not None else [])
+        ),
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in _VERSIONED}},
         "timings": dict(timings),
     }
