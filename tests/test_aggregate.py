@@ -29,12 +29,20 @@ def test_hand_worked_table() -> None:
     cells = np.array([a, a, b, a, b], dtype=np.uint64)
     months = aggregate.month_index(["2024-01", "2024-01", "2024-01", "2024-02", "2024-03"])
     harm = np.array([365.0, 20.0, 365.0, 1.0, 2.0])
-    cats = np.array(["robbery", "public order", "robbery", "anti-social behaviour", None], dtype=object)
+    cats = np.array(
+        ["robbery", "public order", "robbery", "anti-social behaviour", None], dtype=object
+    )
     src = np.array(["police", "police", "emergency department", "police", "police"], dtype=object)
     table = aggregate.cell_month_table(
         cells, months, resolution=RES, harm=harm, groups={"category": cats, "source": src}
     )
-    key = dict(zip(zip(table["cell"], aggregate.month_labels(table["month"])), table.index, strict=True))
+    key = dict(
+        zip(
+            zip(table["cell"], aggregate.month_labels(table["month"]), strict=True),
+            table.index,
+            strict=True,
+        )
+    )
     row = table.loc[key[(a, "2024-01")]]
     assert row["count"] == 2 and row["harm"] == 385.0
     assert row["count_robbery"] == 1 and row["count_public_order"] == 1
@@ -61,7 +69,9 @@ def test_counts_sum_to_rows_and_ignore_order(n: int, seed: int, months: int) -> 
     group_cols = [c for c in table.columns if c.startswith("count_")]
     assert (table[group_cols].sum(axis=1) == table["count"]).all()
     perm = rng.permutation(n)
-    shuffled = aggregate.cell_month_table(cells[perm], month[perm], resolution=RES, groups={"category": cats[perm]})
+    shuffled = aggregate.cell_month_table(
+        cells[perm], month[perm], resolution=RES, groups={"category": cats[perm]}
+    )
     pd.testing.assert_frame_equal(table, shuffled)
 
 
@@ -72,7 +82,10 @@ def test_cell_totals() -> None:
     totals = aggregate.cell_totals(aggregate.cell_month_table(cells, months, resolution=RES))
     row = totals.set_index("cell").loc[a]
     assert row["count"] == 3 and row["months_active"] == 2
-    assert aggregate.month_labels(np.array([row["first_month"], row["last_month"]])).tolist() == ["2024-01", "2024-05"]
+    assert aggregate.month_labels(np.array([row["first_month"], row["last_month"]])).tolist() == [
+        "2024-01",
+        "2024-05",
+    ]
 
 
 def test_fused_path_matches_table() -> None:
@@ -81,7 +94,9 @@ def test_fused_path_matches_table() -> None:
     lat, lon = rng.uniform(53.6, 53.9, n), rng.uniform(-1.9, -1.3, n)
     month = rng.integers(24000, 24036, n)
     fused = aggregate.cell_month_counts_from_points(lat, lon, month, resolution=RES, block=1000)
-    table = aggregate.cell_month_table(grid.cells_from_points(lat, lon, resolution=RES), month, resolution=RES)
+    table = aggregate.cell_month_table(
+        grid.cells_from_points(lat, lon, resolution=RES), month, resolution=RES
+    )
     assert np.array_equal(fused["cell"].to_numpy(), table["cell"].to_numpy())
     assert np.array_equal(fused["month"].to_numpy(), table["month"].to_numpy())
     assert np.array_equal(fused["count"].to_numpy(), table["count"].to_numpy())

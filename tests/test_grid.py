@@ -14,7 +14,9 @@ LONDON = (51.5, -0.1)
 
 
 def one_cell(resolution: int = 9) -> np.ndarray:
-    return grid.cells_from_points(np.array([LONDON[0]]), np.array([LONDON[1]]), resolution=resolution)
+    return grid.cells_from_points(
+        np.array([LONDON[0]]), np.array([LONDON[1]]), resolution=resolution
+    )
 
 
 def test_known_cell_and_hex_round_trip() -> None:
@@ -59,7 +61,9 @@ def test_distinct_path_matches_plain(resolution: int) -> None:
     lat = np.repeat(rng.uniform(51, 52, 50), 7)
     lon = np.repeat(rng.uniform(-1, 0, 50), 7)
     plain = grid.cells_from_points(lat, lon, resolution=resolution)
-    assert np.array_equal(plain, grid.cells_from_points(lat, lon, resolution=resolution, distinct=True))
+    assert np.array_equal(
+        plain, grid.cells_from_points(lat, lon, resolution=resolution, distinct=True)
+    )
 
 
 def test_chunked_threads_match_single_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,7 +170,9 @@ def test_line_lengths_sum_to_line_length() -> None:
     out = grid.lines_to_cells(np.array([line]), resolution=9)
     tr = transformer("EPSG:4326", BNG)
     x, y = tr.transform(lon, lat)
-    assert out["length_m"].sum() == pytest.approx(float(np.hypot(np.diff(x), np.diff(y))[0]), rel=1e-6)
+    assert out["length_m"].sum() == pytest.approx(
+        float(np.hypot(np.diff(x), np.diff(y))[0]), rel=1e-6
+    )
     assert len(out) >= 3  # ~1 km crosses several ~350 m-wide cells
     assert out["cell"].is_unique
 
