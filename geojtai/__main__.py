@@ -1,0 +1,5 @@
+"""``python -m geojtai`` runs the command line."""
+
+from geojtai.cli import main
+
+main()

@@ -1,0 +1,468 @@
+"""Folium map builders for H3 cells, drawn fast and fully offline.
+
+Every map here loads Leaflet from a local URL (``asset_url``) and nothing else: folium's
+default CDN links (Leaflet, jQuery, Bootstrap, awesome-markers, Font Awesome) are replaced,
+and a tile layer is added only when one is asked for. Cells are drawn the fast way
+(DESIGN §8): the fill colour is computed here into each feature's properties, the GeoJSON is
+serialised with orjson on coordinates rounded to 6 dp, and one ``L.geoJSON`` layer on a canvas
+renderer styles features from those properties — no per-feature ``style_function``.
+
+Builders return folium objects and never write; exports write.
+"""
+
+from __future__ import annotations
+
+import gc
+import html
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import orjson
+import pandas as pd
+import shapely
+from branca.element import Element, Figure
+from folium.template import Template
+
+from geojtai.errors import CRSError
+
+__all__ = [
+    "DEFAULT_ASSET_URL",
+    "cell_map",
+    "cells_geojson",
+    "class_breaks",
+    "colour_ramp",
+]
+
+DEFAULT_ASSET_URL = "/static/vendor/leaflet"
+_GB_CENTRE, _GB_ZOOM = (53.0, -1.8), 6  # England and Wales, for a map with nothing to fit
+_ROUND = 6  # decimal places: 6 dp of a degree is about 0.1 m
+# Anchors of a sequential yellow-orange-red ramp (ColorBrewer YlOrRd, 5 classes).
+_ANCHORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+_NO_DATA = "#bdbdbd"
+_POLYGON, _MULTIPOLYGON = 3, 6  # shapely geometry type ids
+
+
+def class_breaks(values: np.ndarray | pd.Series | Sequence[float], k: int = 5) -> np.ndarray:
+    """Quantile class breaks: the upper bound of each class, strictly increasing.
+
+    Breaks are data values (the empirical ``inverted_cdf`` quantile), so integer counts
+    give integer breaks; repeated quantiles merge, so there may be fewer than ``k``
+    classes. NaN is ignored. The last break is the maximum.
+
+    Examples
+    --------
+    >>> class_breaks([1, 1, 1, 2, 3, 5, 8, 13], k=4).tolist()
+    [1.0, 2.0, 5.0, 13.0]
+    """
+    if k < 1:
+        msg = f"k must be at least 1; {k} was given."
+        raise ValueError(msg)
+    arr = np.asarray(values, dtype="float64")
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return np.zeros(0)
+    return np.unique(np.quantile(arr, np.arange(1, k + 1) / k, method="inverted_cdf"))
+
+
+def colour_ramp(n: int) -> list[str]:
+    """``n`` hex colours from light to dark along the sequential ramp."""
+    anchors = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in _ANCHORS], float)
+    at = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])
+    pos = np.linspace(0.0, 1.0, len(anchors))
+    rgb = np.column_stack([np.interp(at, pos, anchors[:, j]) for j in range(3)])
+    return ["#{:02x}{:02x}{:02x}".format(*row) for row in np.rint(rgb).astype(int)]
+
+
+def cells_geojson(cells: gpd.GeoDataFrame, *, properties: Sequence[str] = ("h3", "count")) -> bytes:
+    """Cells as a GeoJSON FeatureCollection (UTF-8 bytes), about 60× faster than ``to_json``.
+
+    Parameters
+    ----------
+    cells
+        Polygons (or multipolygons) in EPSG:4326.
+    properties
+        Columns to copy into each feature's properties, in this order.
+
+    Returns
+    -------
+    bytes
+        Coordinates rounded to 6 dp; NaN and missing values become ``null``.
+    """
+    cells = _in_wgs84(cells)
+    missing = [name for name in properties if name not in cells.columns]
+    if missing:
+        msg = f"cells_geojson: no column {', '.join(map(repr, missing))} in the cells."
+        raise ValueError(msg)
+    columns = {name: cells[name].tolist() for name in properties}
+    return _feature_collection(cells.geometry.to_numpy(), columns)
+
+
+def cell_map(
+    cells: gpd.GeoDataFrame,
+    *,
+    value: str = "count",
+    title: str,
+    tiles: str | None = None,
+    attribution: str | None = None,
+    asset_url: str = DEFAULT_ASSET_URL,
+    k: int = 5,
+) -> folium.Map:
+    """A map of one value per H3 cell, coloured by quantile classes, with a legend.
+
+    Parameters
+    ----------
+    cells
+        One row per cell: ``h3`` (hex), ``geometry`` (EPSG:4326 polygons) and ``value``.
+    value
+        The numeric column to colour by and show in each cell's tooltip.
+    title
+        Shown on the map (escaped).
+    tiles
+        ``None`` draws the cells on a plain background with no tile layer at all; otherwise
+        a Leaflet URL template (``http://127.0.0.1:8080/{z}/{x}/{y}.png``) or a folium tile
+        name, which is fetched from wherever it points — the only request the map may make
+        off this machine, so it is opt-in.
+    attribution
+        Attribution of ``tiles`` (HTML); required for a URL template except OpenStreetMap's.
+    asset_url
+        Where Leaflet is served (``leaflet.js``, ``leaflet.css``, ``images/``).
+    k
+        Number of quantile classes at most.
+
+    Returns
+    -------
+    folium.Map
+        Fitted to the cells; an empty frame gives a map of England and Wales saying
+        "No cells to show".
+
+    Raises
+    ------
+    ValueError
+        ``value`` or ``h3`` is missing, or ``value`` is not numeric.
+    CRSError
+        ``cells`` has no CRS.
+    """
+    cells = _in_wgs84(cells)
+    values = _checked_values(cells, value)
+    m = _offline_map(asset_url, tiles=tiles, attribution=attribution)
+    if cells.empty:
+        m.add_child(_CellLayer(None, title_html=_title_html(title, empty=True)))
+        return m
+    # Colour each cell in Python, so the browser only reads f.properties.fill.
+    breaks = class_breaks(values, k)
+    colours = colour_ramp(breaks.size)
+    fills = _fills(values, breaks, colours)
+    data = _feature_collection(
+        cells.geometry.to_numpy(),
+        {"h3": cells["h3"].tolist(), "value": cells[value].tolist(), "fill": fills},
+    )
+    m.add_child(
+        _CellLayer(
+            data,
+            title_html=_title_html(title, empty=False),
+            legend_html=_legend_html(value, values, breaks, colours),
+            value_label=value,
+        )
+    )
+    minx, miny, maxx, maxy = (float(b) for b in cells.total_bounds)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _in_wgs84(cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if cells.crs is None:
+        msg = "The cells have no CRS; H3 cell polygons are in EPSG:4326."
+        raise CRSError(msg)
+    return cells if cells.crs.to_epsg() == 4326 else cells.to_crs(4326)
+
+
+def _checked_values(cells: gpd.GeoDataFrame, value: str) -> np.ndarray:
+    numeric = [c for c in cells.columns if pd.api.types.is_numeric_dtype(cells[c])]
+    if "h3" not in cells.columns:
+        msg = "The cells need an `h3` column of hex cell ids."
+        raise ValueError(msg)
+    if value not in numeric:
+        msg = f"`value` was {value!r} but is expected to be a numeric column in {numeric}."
+        raise ValueError(msg)
+    return cells[value].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _offline_map(asset_url: str, *, tiles: str | None, attribution: str | None) -> folium.Map:
+    if tiles and attribution is None:
+        if "openstreetmap" not in tiles.lower():
+            msg = f"The tiles {tiles!r} need an attribution."
+            raise ValueError(msg)
+        attribution = "&copy; OpenStreetMap contributors"
+    m = folium.Map(
+        location=_GB_CENTRE,
+        zoom_start=_GB_ZOOM,
+        tiles=tiles or None,
+        attr=attribution,
+        position="absolute",
+        max_zoom=19,
+    )
+    # Instance lists: folium's add_js_link would edit the class-wide defaults in place.
+    base = asset_url.rstrip("/")
+    m.default_js = [("leaflet", f"{base}/leaflet.js")]
+    m.default_css = [("leaflet_css", f"{base}/leaflet.css")]
+    return m
+
+
+def _fills(values: np.ndarray, breaks: np.ndarray, colours: list[str]) -> list[str]:
+    classes = np.searchsorted(breaks, values, side="left")
+    palette = np.array([*colours, _NO_DATA], dtype=object)
+    classes[~np.isfinite(values)] = len(colours)
+    return palette[classes].tolist()
+
+
+def _legend_html(value: str, values: np.ndarray, breaks: np.ndarray, colours: list[str]) -> str:
+    finite = values[np.isfinite(values)]
+    integral = bool(np.all(finite == np.round(finite)))
+    rows = []
+    lower = float(finite.min()) if finite.size else None
+    for i, (upper, colour) in enumerate(zip(breaks.tolist(), colours, strict=True)):
+        label = _class_label(lower, upper, first=i == 0, integral=integral)
+        rows.append(f'<div><i style="background:{colour}"></i>{html.escape(label)}</div>')
+        lower = upper
+    if finite.size < values.size:
+        rows.append(f'<div><i style="background:{_NO_DATA}"></i>no value</div>')
+    return f"<strong>{html.escape(value)}</strong>{''.join(rows)}"
+
+
+def _class_label(lower: float | None, upper: float, *, first: bool, integral: bool) -> str:
+    """Class ``(lower, upper]``, or ``[minimum, upper]`` for the first class.
+
+    Integers read better as ``3–5`` than as ``> 2 – 5``.
+    """
+    hi = _number(upper, integral=integral)
+    if lower is None or lower == upper:
+        return hi
+    if first:
+        return f"{_number(lower, integral=integral)}–{hi}"
+    if integral:
+        return hi if lower + 1 == upper else f"{_number(lower + 1, integral=True)}–{hi}"
+    return f"> {_number(lower, integral=False)} – {hi}"
+
+
+def _number(x: float, *, integral: bool) -> str:
+    if integral:
+        return f"{int(x):,}"
+    return f"{x:,.2f}".rstrip("0").rstrip(".")
+
+
+def _title_html(title: str, *, empty: bool) -> str:
+    note = '<div class="geojtai-empty">No cells to show</div>' if empty else ""
+    return f"<strong>{html.escape(title)}</strong>{note}"
+
+
+def _feature_collection(geoms: np.ndarray, columns: Mapping[str, list[Any]]) -> bytes:
+    names = list(columns)
+    with _gc_paused():
+        rows = zip(*columns.values(), strict=True) if names else ([] for _ in geoms)
+        features = [
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": dict(zip(names, row, strict=True)),
+            }
+            for geometry, row in zip(_geometries(geoms), rows, strict=True)
+        ]
+        collection = {"type": "FeatureCollection", "features": features}
+        return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Each feature is a few dicts and lists; with the collector on, its passes over them cost
+    about a third of the serialisation time and free nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _geometries(geoms: np.ndarray) -> list[dict[str, Any] | None]:
+    """(Multi)Polygons as GeoJSON geometry dicts with coordinates rounded to 6 dp.
+
+    Polygons without holes (every H3 cell) take the fast path: one vectorised coordinate
+    read and a numpy slice per feature. Holes and multipolygons are taken apart into parts
+    and rings one by one, which is slower but rare.
+    """
+    types = shapely.get_type_id(geoms)
+    bad = ~np.isin(types, [_POLYGON, _MULTIPOLYGON, -1])
+    if bad.any():
+        msg = f"Cells must be polygons; position {int(np.argmax(bad))} is not."
+        raise ValueError(msg)
+    out: list[dict[str, Any] | None] = [None] * len(geoms)
+    present = (types != -1) & ~shapely.is_empty(geoms)
+    simple = present & (types == _POLYGON) & (shapely.get_num_interior_rings(geoms) == 0)
+    idx = np.flatnonzero(simple)
+    coords = np.round(shapely.get_coordinates(geoms[idx]), _ROUND)
+    ends = np.cumsum(shapely.get_num_coordinates(geoms[idx]))
+    # Row slices are contiguous numpy views: orjson writes them without a Python list per
+    # vertex, which would also wake the garbage collector thousands of times.
+    for i, start, end in zip(
+        idx.tolist(), (ends - np.diff(ends, prepend=0)).tolist(), ends.tolist(), strict=True
+    ):
+        out[i] = {"type": "Polygon", "coordinates": [coords[start:end]]}
+    for i in np.flatnonzero(present & ~simple).tolist():
+        out[i] = _complex_geometry(geoms[i])
+    return out
+
+
+def _complex_geometry(geom: shapely.Geometry) -> dict[str, Any]:
+    polygons = [
+        [
+            np.round(shapely.get_coordinates(ring), _ROUND).tolist()
+            for ring in shapely.get_rings(part)
+        ]
+        for part in shapely.get_parts(geom)
+        if not part.is_empty
+    ]
+    if geom.geom_type == "Polygon":
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    return {"type": "MultiPolygon", "coordinates": polygons}
+
+
+def _json_default(obj: object) -> object:
+    if obj is None or obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    msg = f"Cannot write {type(obj).__name__} to GeoJSON."
+    raise TypeError(msg)
+
+
+def _script_json(data: bytes) -> str:
+    """JSON safe inside a ``<script>`` element (no ``</script>`` or ``<!--`` can appear).
+
+    ``\\u003c`` is still ``<`` to ``JSON.parse``, so the data is unchanged.
+    """
+    text = data.decode("utf-8")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class _CellLayer(folium.MacroElement):
+    """One canvas ``L.geoJSON`` layer styled from ``properties.fill``, a title and a legend.
+
+    The layer is also registered as ``window.geojtaiLayers[<map id>]`` for page scripts
+    and browser tests.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+          .leaflet-container { background: #f2f2ef; }
+          .geojtai-box { background: rgba(255, 255, 255, 0.92); padding: 6px 10px;
+            border-radius: 4px; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3);
+            font: 13px/1.4 system-ui, sans-serif; color: #222; }
+          .geojtai-legend i { display: inline-block; width: 14px; height: 14px;
+            margin-right: 6px; vertical-align: -2px; border: 1px solid #999; }
+          .geojtai-empty { margin-top: 4px; color: #a00; }
+        </style>
+        {% endmacro %}
+
+        {% macro html(this, kwargs) %}
+        {%- if this.data is not none -%}
+        <script type="application/json" id="{{ this.data_id }}">{{ this.data }}</script>
+        {%- endif %}
+        {% endmacro %}
+
+        {% macro script(this, kwargs) %}
+        (function () {
+          var map = {{ this._parent.get_name() }};
+          var esc = function (s) {
+            return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
+          };
+          var box = function (position, html) {
+            var control = L.control({position: position});
+            control.onAdd = function () {
+              var div = L.DomUtil.create("div", "geojtai-box");
+              div.innerHTML = html;
+              return div;
+            };
+            return control.addTo(map);
+          };
+          box("topright", {{ this.title_html|tojson }});
+          {%- if this.data is not none %}
+          var label = {{ this.value_label|tojson }};
+          // JSON.parse is about 15x faster than V8 parsing the same data as a JS literal.
+          var data = JSON.parse(document.getElementById({{ this.data_id|tojson }}).textContent);
+          var layer = L.geoJSON(data, {
+            renderer: L.canvas({padding: 0.5}),
+            style: function (f) {
+              // An opaque edge in the fill colour: zoomed out, a grey outline would hide
+              // the colours; zoomed in, the edge still marks each cell.
+              return {fillColor: f.properties.fill, fillOpacity: 0.7,
+                      color: f.properties.fill, weight: 1, opacity: 1};
+            }
+          }).bindTooltip(function (l) {
+            var p = l.feature.properties;
+            var shown = p.value === null ? "no value" : Number(p.value).toLocaleString("en-GB");
+            return esc(p.h3) + "<br>" + esc(label) + ": " + esc(shown);
+          }, {sticky: true}).addTo(map);
+          box("bottomright", {{ this.legend_html|tojson }}).getContainer().classList.add("geojtai-legend");
+          (window.geojtaiLayers = window.geojtaiLayers || {})[{{ this._parent.get_name()|tojson }}] = layer;
+          {%- endif %}
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        data: bytes | None,
+        *,
+        title_html: str,
+        legend_html: str = "",
+        value_label: str = "",
+    ) -> None:
+        super().__init__()
+        self._name = "CellLayer"
+        self.data = None if data is None else _script_json(data)
+        self.data_id = f"{self.get_name()}_data"
+        self.title_html = title_html
+        self.legend_html = legend_html
+        self.value_label = value_label
+
+    # branca types Element.render as returning str; a MacroElement's render returns nothing.
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Add the header, data and script to the figure as finished text.
+
+        branca's ``MacroElement.render`` wraps each macro's output in a new ``Element``,
+        which parses it again as a Jinja template: with megabytes of GeoJSON that takes
+        seconds, and any ``{{`` in a title or property would be evaluated.
+        """
+        figure = self.get_root()
+        if not isinstance(figure, Figure):
+            msg = "Add the cell layer to a folium map before rendering it."
+            raise TypeError(msg)
+        module = self._template.module
+        name = self.get_name()
+        figure.header.add_child(_Text(module.header(self, kwargs)), name=name)
+        figure.html.add_child(_Text(module.html(self, kwargs)), name=name)
+        figure.script.add_child(_Text(module.script(self, kwargs)), name=name)
+
+
+class _Text(Element):
+    """Finished HTML or JavaScript, rendered as it is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
