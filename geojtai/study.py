@@ -134,20 +134,14 @@ def build_study(
     with timer.step("aggregate"):
         table = _cell_month_table(incidents, cells, settings)
         cell_layer = _cell_layer(table, settings.resolution)
-    # 5. Write everything into a fresh folder, then swap it in.
-    with timer.step("write"), atomic_directory(out) as tmp:
-        all_rejects = pd.concat([rejects, rejects_iv], ignore_index=True)
-        _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
+    # 5. Write everything into a fresh folder, then swap it in; the manifest comes last.
+    all_rejects = pd.concat([rejects, rejects_iv], ignore_index=True)
+    with atomic_directory(out) as tmp:
+        with timer.step("write"):
+            _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
         manifest = _manifest(
-            settings,
-            inputs,
-            raws,
-            raw_interventions,
-            incidents,
-            all_rejects,
-            table,
-            cell_layer,
-            timer.timings,
+            settings, inputs, raws, raw_interventions, incidents, rejects, all_rejects,
+            table, cell_layer, timer.timings,
         )
         gio.write_json(manifest, tmp / MANIFEST)
     manifest["timings"] = timer.timings
@@ -256,6 +250,7 @@ def _manifest(
     raw_interventions: gpd.GeoDataFrame | None,
     incidents: pd.DataFrame,
     rejects: pd.DataFrame,
+    all_rejects: pd.DataFrame,
     table: pd.DataFrame,
     cell_layer: gpd.GeoDataFrame,
     timings: dict[str, float],
@@ -302,6 +297,11 @@ def _manifest(
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in _VERSIONED}},
         "timings": dict(timings),
     }
+
+
+def _reason_counts(rejects: pd.DataFrame) -> dict[str, int]:
+    counts = rejects["reason"].value_counts().sort_index()
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 def _version(package: str) -> str | None:

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from geojtai.cli import main
+from geojtai.studyfolder import load_study
+
+from .conftest import SAMPLE_DATA
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a subprocess (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "geojtai", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("sample", "build", "serve", "demo"):
+        assert command in result.output
+
+
+def test_build_from_flags(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--incidents", f"police={SAMPLE_DATA / 'incidents_police.csv'}",
+            "--incidents", f"emergency department={SAMPLE_DATA / 'incidents_ed.csv'}",
+            "--area", str(SAMPLE_DATA / "area.geojson"),
+            "--resolution", "10",
+            "--out", str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "rejected" in result.output
+    study = load_study(out)
+    assert study.manifest["settings"]["resolution"] == 10
+    assert {r["source"] for r in study.manifest["inputs"] if r["kind"] == "incidents"} == {
+        "police",
+        "emergency department",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--incidents", "nope.csv", "--out", "x"], "nope.csv"),
+        (["build", "--resolution", "99", "--incidents", "a.csv", "--out", "x"], "resolution"),
+        (["build", "--out", "x"], "No incident input"),
+        (["build", "missing-study.toml", "--out", "x"], "missing-study.toml"),
+        (["serve", "no-such-study"], "no-such-study"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert all(line.startswith("geojtai: error:") for line in result.stderr.strip().splitlines())
+
+
+def test_garbage_file_exits_2(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.csv.gz"
+    garbage.write_bytes(b"\x00\x01 not gzip at all")
+    result = run("build", "--incidents", str(garbage), "--out", str(tmp_path / "s"))
+    assert result.returncode == 2
+    assert "garbage.csv.gz" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    result = run("build", "--resolution", "nine", "--out", "x")
+    assert result.returncode == 2

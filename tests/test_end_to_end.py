@@ -1,0 +1,40 @@
+"""End to end: ``geojtai sample`` → ``geojtai build`` → the web app's map page."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from web import create_app
+
+EXTERNAL_URL = re.compile(r"https?://(?!(?:localhost|127\.0\.0\.1)[:/])[^\s\"'<>)]+")
+
+
+def geojtai(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "geojtai", *args], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_sample_build_serve(tmp_path: Path) -> None:
+    town = tmp_path / "town"
+    geojtai("sample", str(town), "--seed", "7")
+    assert (town / "study.toml").is_file()
+    out = tmp_path / "study"
+    summary = geojtai("build", str(town / "study.toml"), "--out", str(out))
+    assert "rejected" in summary
+
+    app = create_app({"TESTING": True, "STUDY_DIR": str(out)})
+    page = app.test_client().get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    cells = pd.read_parquet(out / "cells.parquet", columns=["h3"])["h3"]
+    assert len(cells) > 50
+    assert all(h in html for h in cells)
+    assert EXTERNAL_URL.findall(html) == []
