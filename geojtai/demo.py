@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from geojtai.settings import load_study_toml
-from geojtai.studyfolder import CELL_MONTHS, CELLS, MANIFEST
+from geojtai.io.studyfolder import CELL_MONTHS, CELLS, MANIFEST
 
 __all__ = ["SAMPLE_SEED", "bundled_sample", "ensure_sample_study"]
 

@@ -30,7 +30,7 @@ from geojtai.crs import WGS84
 from geojtai.errors import SchemaError
 from geojtai.io.studydir import atomic_directory
 from geojtai.settings import StudyInputs, StudySettings
-from geojtai.studyfolder import CELL_MONTHS, CELLS, INCIDENTS, MANIFEST, REJECTS
+from geojtai.io.studyfolder import CELL_MONTHS, CELLS, INCIDENTS, MANIFEST, REJECTS
 
 __all__ = ["BuildResult", "build_study", "STEPS"]
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from geojtai.cli import main
-from geojtai.studyfolder import load_study
+from geojtai.io.studyfolder import load_study
 
 from .conftest import SAMPLE_DATA
 

@@ -13,7 +13,7 @@ from geojtai import grid
 from geojtai.errors import GeojtaiError
 from geojtai.settings import IncidentInput, StudyInputs, StudySettings, load_study_toml
 from geojtai.study import build_study
-from geojtai.studyfolder import load_study
+from geojtai.io.studyfolder import load_study
 
 from .conftest import SAMPLE_DATA
 

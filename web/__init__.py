@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Flask
 
-from geojtai.studyfolder import load_study
+from geojtai.io.studyfolder import load_study
 
 __all__ = ["DEFAULTS", "STUDY_KEY", "create_app"]
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from geojtai.errors import StudyError
 from geojtai.maps import DEFAULT_ASSET_URL, cell_map, cells_geojson
-from geojtai.studyfolder import Study
+from geojtai.io.studyfolder import Study
 from web import STUDY_KEY
 
 __all__ = [
