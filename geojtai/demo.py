@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from geojtai.settings import load_study_toml
 from geojtai.io.studyfolder import CELL_MONTHS, CELLS, MANIFEST
+from geojtai.settings import load_study_toml
 
 __all__ = ["SAMPLE_SEED", "bundled_sample", "ensure_sample_study"]
 

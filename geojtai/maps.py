@@ -329,7 +329,7 @@ def _complex_geometry(geom: shapely.Geometry) -> dict[str, Any]:
         for part in shapely.get_parts(geom)
         if not part.is_empty
     ]
-    if geom.geom_type == "Polygon":
+    if shapely.get_type_id(geom) == 3:  # Polygon
         return {"type": "Polygon", "coordinates": polygons[0]}
     return {"type": "MultiPolygon", "coordinates": polygons}
 

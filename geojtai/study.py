@@ -29,8 +29,8 @@ from geojtai import io as gio
 from geojtai.crs import WGS84
 from geojtai.errors import SchemaError
 from geojtai.io.studydir import atomic_directory
-from geojtai.settings import StudyInputs, StudySettings
 from geojtai.io.studyfolder import CELL_MONTHS, CELLS, INCIDENTS, MANIFEST, REJECTS
+from geojtai.settings import StudyInputs, StudySettings
 
 __all__ = ["BuildResult", "build_study", "STEPS"]
 
@@ -140,8 +140,16 @@ def build_study(
         with timer.step("write"):
             _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
         manifest = _manifest(
-            settings, inputs, raws, raw_interventions, incidents, rejects, all_rejects,
-            table, cell_layer, timer.timings,
+            settings,
+            inputs,
+            raws,
+            raw_interventions,
+            incidents,
+            rejects,
+            all_rejects,
+            table,
+            cell_layer,
+            timer.timings,
         )
         gio.write_json(manifest, tmp / MANIFEST)
     manifest["timings"] = timer.timings

@@ -596,7 +596,7 @@ def _cells(area: Polygon, resolution: int) -> _Cells:
     e, n = transformer(WGS84, BNG).transform(lon, lat)
     return _Cells(
         ids, grid.cells_to_hex(ids), cov["fraction"].to_numpy(dtype=float), poly, inside,
-        shapely.points(np.asarray(e), np.asarray(n)),
+        np.asarray(shapely.points(np.asarray(e), np.asarray(n))),
     )  # fmt: skip
 
 
@@ -806,7 +806,9 @@ def _anchors(cells: _Cells, layers: Mapping[str, gpd.GeoDataFrame], x: pd.DataFr
     # Clip first, then buffer the short pieces: 20× faster than buffering the whole network.
     pieces = shapely.buffer(shapely.intersection(cells.inside, streets), 12, quad_segs=4)
     near_street = shapely.intersection(cells.inside, pieces)
-    out[:, 1] = np.where(shapely.area(near_street) > 200, near_street, None)
+    big_enough = shapely.area(near_street) > 200
+    out[:, 1] = None
+    out[big_enough, 1] = near_street[big_enough]
     for j, f in enumerate(FACTORS):
         out[:, 2 + j] = None
         exposed = np.flatnonzero(x[f"x_{f.name}"].to_numpy() > 0)

@@ -33,11 +33,16 @@ def test_build_from_flags(tmp_path: Path) -> None:
         main,
         [
             "build",
-            "--incidents", f"police={SAMPLE_DATA / 'incidents_police.csv'}",
-            "--incidents", f"emergency department={SAMPLE_DATA / 'incidents_ed.csv'}",
-            "--area", str(SAMPLE_DATA / "area.geojson"),
-            "--resolution", "10",
-            "--out", str(out),
+            "--incidents",
+            f"police={SAMPLE_DATA / 'incidents_police.csv'}",
+            "--incidents",
+            f"emergency department={SAMPLE_DATA / 'incidents_ed.csv'}",
+            "--area",
+            str(SAMPLE_DATA / "area.geojson"),
+            "--resolution",
+            "10",
+            "--out",
+            str(out),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -60,7 +65,9 @@ def test_build_from_flags(tmp_path: Path) -> None:
         (["serve", "no-such-study"], "no-such-study"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = run(*args)
     assert result.returncode == 2, result.stderr

@@ -11,9 +11,9 @@ import pytest
 
 from geojtai import grid
 from geojtai.errors import GeojtaiError
+from geojtai.io.studyfolder import load_study
 from geojtai.settings import IncidentInput, StudyInputs, StudySettings, load_study_toml
 from geojtai.study import build_study
-from geojtai.io.studyfolder import load_study
 
 from .conftest import SAMPLE_DATA
 
@@ -42,7 +42,9 @@ def tiny_csv(tmp_path: Path) -> Path:
 
 def test_tiny_study_has_known_counts(tiny_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "study"
-    result = build_study(StudySettings(), StudyInputs(incidents=(IncidentInput(tiny_csv, "police"),)), out)
+    result = build_study(
+        StudySettings(), StudyInputs(incidents=(IncidentInput(tiny_csv, "police"),)), out
+    )
     rows = result.manifest["rows"]
     assert (rows["read"], rows["valid"], rows["rejected"]) == (5, 4, 1)
     study = load_study(out)
@@ -95,7 +97,10 @@ def test_sample_rejects_match_the_ground_truth(sample_study: Path) -> None:
     truth = json.loads((SAMPLE_DATA / "truth" / "truth.json").read_text())
     rejects = pd.read_csv(sample_study / "rejects.csv")
     expected = {(b["file"], int(b["row"])): b["reason"] for b in truth["bad_rows"]}
-    got = {(str(f), int(r)): reason for f, r, reason in zip(rejects["file"], rejects["row"], rejects["reason"], strict=True)}
+    got = {
+        (str(f), int(r)): reason
+        for f, r, reason in zip(rejects["file"], rejects["row"], rejects["reason"], strict=True)
+    }
     got = {k: v for k, v in got.items() if k[0].startswith("incidents_")}
     assert got == expected
 

@@ -20,8 +20,8 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from geojtai.errors import StudyError
-from geojtai.maps import DEFAULT_ASSET_URL, cell_map, cells_geojson
 from geojtai.io.studyfolder import Study
+from geojtai.maps import DEFAULT_ASSET_URL, cell_map, cells_geojson
 from web import STUDY_KEY
 
 __all__ = [
