@@ -2,12 +2,14 @@
 
 Counting sorts packed ``uint64`` keys (cell bits | month | group) once and takes run
 lengths, which is about 12× faster than a pandas groupby on this machine (DESIGN §8).
-:func:`cell_month_counts_from_points` fuses indexing and counting per chunk on a thread
-pool, so both cores work and no 10M-row intermediate table is built.
+:func:`cell_month_counts_from_points` fuses indexing and counting: cells become sort keys
+in place, partitioned into one value range per thread, so both cores work and no
+intermediate table is built (``benchmarks/bench_grid.py`` measures it).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -61,13 +63,6 @@ def _bits(n: int) -> int:
     return max(1, int(n - 1).bit_length())
 
 
-def _run_lengths(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if sorted_keys.size == 0:
-        return sorted_keys, np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
-    return sorted_keys[starts], np.diff(np.append(starts, sorted_keys.size)).astype(np.int64)
-
-
 def _pack(compact: np.ndarray, month_rel: np.ndarray, month_bits: int) -> np.ndarray:
     return (compact << np.uint64(month_bits)) | month_rel.astype(np.uint64)
 
@@ -80,16 +75,17 @@ def cell_month_counts_from_points(
     resolution: int,
     threads: int = 2,
     block: int = 1 << 18,
+    distinct: bool = False,
 ) -> pd.DataFrame:
     """Index points to cells and count them per cell × month in one pass.
 
-    The points are split into one contiguous part per thread. Each thread indexes its part
-    in small blocks (h3ronpy releases the GIL), writes packed ``uint64`` keys (cell bits |
-    month) into its slice of one preallocated array, sorts that slice in place and takes run
-    lengths; the per-thread counts are merged at the end. Small blocks and in-place writes
-    matter here: on this kind of virtual machine, touching fresh memory costs about as much
-    as the arithmetic (DESIGN §8). Coordinates must already be valid
-    (:func:`geojtai.grid.validate_latlon`).
+    The cells are written into one new array, which becomes the sort keys in place (cell bits
+    | month). One partition by value splits the keys into a range per thread; each thread
+    sorts its range, after which the whole array is sorted, so the runs of equal keys are
+    the counts, with no merge. Apart from the keys, only arrays the size of the result are
+    allocated, and work on whole arrays goes in blocks: on this kind of virtual machine,
+    touching fresh memory costs about as much as the arithmetic (DESIGN §8).
+    ``benchmarks/bench_grid.py`` measures it.
 
     Parameters
     ----------
@@ -100,66 +96,156 @@ def cell_month_counts_from_points(
     resolution
         H3 resolution.
     threads
-        Worker threads (one per core).
+        Worker threads for packing, sorting and counting (one per core); indexing uses
+        :func:`geojtai.grid.cells_from_points`' own.
     block
-        Points per h3ronpy call.
+        Points per block when packing and unpacking keys.
+    distinct
+        Index each distinct coordinate once (:func:`geojtai.grid.cells_from_points`); several
+        times faster where points repeat, as police.uk's map points do.
 
     Returns
     -------
     pandas.DataFrame
         ``cell`` (uint64), ``month`` (int) and ``count``, sorted by cell then month.
+
+    Raises
+    ------
+    ValueError
+        The inputs differ in length, some coordinates are NaN, infinite or out of range, or
+        the months span too many bits to pack beside the cells.
     """
     lat = np.ascontiguousarray(lat, dtype=np.float64)
     lon = np.ascontiguousarray(lon, dtype=np.float64)
-    months = np.asarray(months, dtype=np.int64)
-    n = lat.size
-    if n == 0:
-        return pd.DataFrame(
-            {
-                "cell": np.zeros(0, np.uint64),
-                "month": np.zeros(0, np.int64),
-                "count": np.zeros(0, np.int64),
-            }
+    months = np.ascontiguousarray(months, dtype=np.int64)
+    columns = (("cell", np.uint64), ("month", np.int64), ("count", np.int64))
+    threads = max(1, threads)
+    with ThreadPoolExecutor(threads) as pool:
+        # 1. Check lengths, coordinates and months before any work.
+        n, m0, mbits = _check_points(lat, lon, months, resolution, pool)
+        if n == 0:
+            return pd.DataFrame({name: np.zeros(0, dtype) for name, dtype in columns})
+        # 2. Index: one cell per point, in a new array that becomes the sort keys.
+        keys = grid.cells_from_points(
+            lat, lon, resolution=resolution, distinct=distinct, check=False
         )
-    bad = ~grid.validate_latlon(lat, lon)
-    if bad.any():
+        layout = {"m0": m0, "mbits": mbits, "resolution": resolution, "block": block}
+        edges = np.linspace(0, n, threads + 1).astype(np.int64)
+        parts = list(itertools.pairwise(edges.tolist()))
+        # 3. Pack each cell and its month offset into a key, in place, a part per thread.
+        list(pool.map(lambda p: _pack_keys(keys, months, *p, **layout), parts))
+        # 4. Sort: split the keys into value ranges at the part edges, then sort each range;
+        #    the whole array is then sorted, and equal keys form runs.
+        if threads > 1:
+            keys.partition(edges[1:-1])
+        runs = list(pool.map(lambda p: _sorted_run_starts(keys, *p), parts))
+        starts, ends = _join_runs(keys, runs)
+        # 5. Count the runs and unpack each run's key into new columns, a part per thread.
+        offsets = np.cumsum([0] + [s.size for s in starts]).tolist()
+        out = {name: np.empty(offsets[-1], dtype) for name, dtype in columns}
+        list(
+            pool.map(
+                lambda t: _unpack_runs(keys, starts[t], ends[t], out, offsets[t], **layout),
+                range(threads),
+            )
+        )
+    return pd.DataFrame(out, copy=False)  # new arrays: no need to copy them
+
+
+def _check_points(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    months: np.ndarray,
+    resolution: int,
+    pool: ThreadPoolExecutor,
+) -> tuple[int, int, int]:
+    """Raise on unusable points; return their number, the first month and the month bits."""
+    if not lat.shape == lon.shape == months.shape:
+        msg = f"lat, lon and months differ in length ({lat.size}, {lon.size} and {months.size})."
+        raise ValueError(msg)
+    if lat.size == 0:
+        return 0, 0, 1
+    # Six reductions shared by the threads, no temporaries; NaN fails every comparison below.
+    reductions = (lat.min, lat.max, lon.min, lon.max, months.min, months.max)
+    lat_lo, lat_hi, lon_lo, lon_hi, m_lo, m_hi = pool.map(lambda f: f(), reductions)
+    if not (lat_lo >= -90 and lat_hi <= 90 and lon_lo >= -180 and lon_hi <= 180):
+        bad = ~grid.validate_latlon(lat, lon)
         msg = f"{int(bad.sum())} coordinates are NaN, infinite or out of range; validate first."
         raise ValueError(msg)
-    m0 = int(months.min())
-    mbits = _bits(int(months.max()) - m0 + 1)
+    mbits = _bits(int(m_hi) - int(m_lo) + 1)
     if grid.compact_bits(resolution) + mbits > 64:
         msg = "Too many months to pack beside the cell bits; split the period."
         raise ValueError(msg)
-    keys = np.empty(n, dtype=np.uint64)
-    parts = np.linspace(0, n, max(1, threads) + 1).astype(np.int64)
+    return lat.size, int(m_lo), mbits
 
-    def work(t: int) -> tuple[np.ndarray, np.ndarray]:
-        for a in range(int(parts[t]), int(parts[t + 1]), block):
-            b = min(a + block, int(parts[t + 1]))
-            cells = grid.cells_from_points(lat[a:b], lon[a:b], resolution=resolution, check=False)
-            out = keys[a:b]
-            np.left_shift(grid.compact_cells(cells, resolution), np.uint64(mbits), out=out)
-            out |= (months[a:b] - m0).astype(np.uint64)
-        mine = keys[parts[t] : parts[t + 1]]
-        mine.sort()
-        return _run_lengths(mine)
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        results = list(pool.map(work, range(len(parts) - 1)))
-    uniq = np.concatenate([r[0] for r in results])
-    counts = np.concatenate([r[1] for r in results])
-    if len(results) > 1:
-        order = np.argsort(uniq)  # equal keys' order is irrelevant: their counts are summed
-        uniq, counts = uniq[order], counts[order]
-        starts = np.flatnonzero(np.concatenate(([True], uniq[1:] != uniq[:-1])))
-        uniq, counts = uniq[starts], np.add.reduceat(counts, starts)
-    return pd.DataFrame(
-        {
-            "cell": grid.expand_cells(uniq >> np.uint64(mbits), resolution),
-            "month": (uniq & np.uint64((1 << mbits) - 1)).astype(np.int64) + m0,
-            "count": counts,
-        }
-    )
+def _pack_keys(
+    keys: np.ndarray,
+    months: np.ndarray,
+    a: int,
+    b: int,
+    *,
+    m0: int,
+    mbits: int,
+    resolution: int,
+    block: int,
+) -> None:
+    """Turn the cells ``keys[a:b]`` into sort keys in place: cell bits, then month − ``m0``."""
+    for i in range(a, b, block):
+        j = min(i + block, b)
+        out = keys[i:j]
+        np.left_shift(grid.compact_cells(out, resolution), np.uint64(mbits), out=out)
+        out |= (months[i:j] - m0).view(np.uint64)
+
+
+def _sorted_run_starts(keys: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Sort ``keys[a:b]`` in place; return where its runs of equal keys start (from ``a``)."""
+    mine = keys[a:b]
+    mine.sort()
+    change = np.empty(mine.size, dtype=bool)
+    change[:1] = True
+    np.not_equal(mine[1:], mine[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
+    starts += a
+    return starts
+
+
+def _join_runs(keys: np.ndarray, starts: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+    """Each part's run starts over the sorted ``keys``, and where its last run ends.
+
+    :func:`_sorted_run_starts` starts a run at each part's first key; where that key equals
+    the previous part's last one, the run started earlier and is dropped here.
+    """
+    starts = [s[1:] if s.size and s[0] and keys[s[0]] == keys[s[0] - 1] else s for s in starts]
+    ends, end = [], keys.size
+    for s in reversed(starts):
+        ends.append(end)
+        end = int(s[0]) if s.size else end
+    return starts, ends[::-1]
+
+
+def _unpack_runs(
+    keys: np.ndarray,
+    starts: np.ndarray,
+    end: int,
+    out: dict[str, np.ndarray],
+    offset: int,
+    *,
+    m0: int,
+    mbits: int,
+    resolution: int,
+    block: int,
+) -> None:
+    """Write the cell, month and length of each run into ``out`` from row ``offset`` on."""
+    for i in range(0, starts.size, block):
+        j = min(i + block, starts.size)
+        rows = slice(offset + i, offset + j)
+        run_keys = keys[starts[i:j]]
+        out["cell"][rows] = grid.expand_cells(run_keys >> np.uint64(mbits), resolution)
+        run_keys &= np.uint64((1 << mbits) - 1)
+        np.add(run_keys.view(np.int64), m0, out=out["month"][rows])
+        run_ends = starts[i + 1 : j + 1] if j < starts.size else np.append(starts[i + 1 : j], end)
+        np.subtract(run_ends, starts[i:j], out=out["count"][rows])
 
 
 def cell_month_table(

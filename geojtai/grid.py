@@ -11,6 +11,7 @@ pool: ``benchmarks/bench_grid.py`` measures it against h3-py's scalar API.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import h3
@@ -50,8 +51,10 @@ __all__ = [
 ]
 
 MIN_RESOLUTION, MAX_RESOLUTION = 0, 15
-_CHUNK = 1 << 20  # points per h3ronpy call: big enough to amortise, small enough to share
+_CHUNK = 1 << 16  # points per h3ronpy call: ~30 ms of work, so the call costs nothing, the
+#                   temporaries stay small and the threads finish within ~10 ms of each other
 _THREADS = max(1, min(4, os.cpu_count() or 1))
+_MIN_SPLIT = 1 << 14  # below this many points per thread, one call beats a thread pool
 
 
 def _check_resolution(resolution: int) -> int:
@@ -63,10 +66,18 @@ def _check_resolution(resolution: int) -> int:
     return int(resolution)
 
 
-def _u64(arrow_array: object) -> np.ndarray:
-    """An h3ronpy (arro3) uint64 array as a numpy array, nulls as 0."""
+def _u64(arrow_array: object, *, copy: bool = True) -> np.ndarray:
+    """An h3ronpy (arro3) uint64 array as a numpy array, nulls as 0.
+
+    ``copy=False`` returns a read-only view of the arrow buffer where there are no nulls
+    (5 µs for 256k cells against 100 µs for numpy's copy): for a block that is copied
+    straight into a larger output, it also saves allocating, and on this kind of virtual
+    machine page-faulting, a temporary as large as the block.
+    """
     if getattr(arrow_array, "null_count", 1) == 0:
-        # numpy reads arro3's buffer directly; pyarrow's conversion is 4x slower.
+        if not copy:
+            return pa.array(arrow_array).to_numpy(zero_copy_only=True)
+        # numpy copies arro3's buffer directly; pyarrow's copying conversion is 4x slower.
         return np.asarray(arrow_array, dtype=np.uint64)
     arr = pa.array(arrow_array)
     if arr.null_count:
@@ -102,8 +113,10 @@ def cells_from_points(
     resolution
         H3 resolution.
     distinct
-        Index each distinct coordinate once and broadcast back; much faster where points
-        repeat (police.uk snaps crimes to shared map points), slower for distinct points.
+        Look each point up among the coordinates already indexed and index only the new
+        ones. Police.uk snaps crimes to shared map points: for 10M points on 50,000 map
+        points this is ~6× faster, on 500,000 ~2.4×; where points do not repeat, the
+        lookups stop after a probe, which costs 3–13 %. Same cells either way.
     check
         Validate the coordinates first; pass ``False`` only for blocks of an array that was
         already checked with :func:`validate_latlon`.
@@ -111,7 +124,7 @@ def cells_from_points(
     Returns
     -------
     numpy.ndarray
-        ``uint64`` cells, one per point.
+        ``uint64`` cells, one per point (a new, writable array).
 
     Raises
     ------
@@ -129,37 +142,110 @@ def cells_from_points(
     if lat.shape != lon.shape:
         msg = f"lat and lon differ in length ({lat.size} and {lon.size})."
         raise ValueError(msg)
-    bad = ~validate_latlon(lat, lon) if check else np.zeros(0, dtype=bool)
-    if bad.any():
+    # Four reductions, no temporaries; NaN fails every comparison. The mask only on failure.
+    if (
+        check
+        and lat.size
+        and not (lat.min() >= -90 and lat.max() <= 90 and lon.min() >= -180 and lon.max() <= 180)
+    ):
+        bad = ~validate_latlon(lat, lon)
         msg = (
             f"{int(bad.sum())} coordinates are NaN, infinite or out of range "
             f"(first at position {int(np.argmax(bad))}); validate before indexing."
         )
         raise CRSError(msg)
-    if distinct and lat.size:
-        codes, uniques = pd.factorize(lat + 1j * lon)
-        uniques = np.asarray(uniques)
-        ucells = _index_chunked(
-            np.ascontiguousarray(uniques.real), np.ascontiguousarray(uniques.imag), resolution
-        )
-        return ucells[codes]
-    return _index_chunked(lat, lon, resolution)
+    return _index_chunked(lat, lon, resolution, distinct=distinct)
 
 
-def _index_chunked(lat: np.ndarray, lon: np.ndarray, resolution: int) -> np.ndarray:
+def _index_chunked(
+    lat: np.ndarray, lon: np.ndarray, resolution: int, *, distinct: bool = False
+) -> np.ndarray:
+    """Index blocks of up to ``_CHUNK`` points on a thread pool, each into its slice of one output.
+
+    Blocks are handed out one at a time, so a thread slowed by another process does not hold
+    the others up. With ``distinct``, each thread keeps its own :class:`_CellCache`.
+    """
     n = lat.size
-    if n <= _CHUNK:
+    chunk = min(_CHUNK, max(-(-n // _THREADS), _MIN_SPLIT))  # mid-sized inputs use every thread
+    if n <= chunk and not distinct:
         return _u64(h3v.coordinates_to_cells(lat, lon, resolution))
     out = np.empty(n, dtype=np.uint64)
-    bounds = list(range(0, n, _CHUNK)) + [n]
+    local = threading.local()
 
-    def work(i: int) -> None:
-        a, b = bounds[i], bounds[i + 1]
-        out[a:b] = _u64(h3v.coordinates_to_cells(lat[a:b], lon[a:b], resolution))
+    def work(a: int) -> None:
+        b = min(a + chunk, n)
+        if not distinct:
+            out[a:b] = _u64(h3v.coordinates_to_cells(lat[a:b], lon[a:b], resolution), copy=False)
+            return
+        if not hasattr(local, "cache"):
+            local.cache = _CellCache(resolution, size_hint=n)
+        local.cache.index(lat[a:b], lon[a:b], out[a:b])
 
+    if n <= chunk:
+        work(0)
+        return out
     with ThreadPoolExecutor(_THREADS) as pool:
-        list(pool.map(work, range(len(bounds) - 1)))
+        list(pool.map(work, range(0, n, chunk)))
     return out
+
+
+class _CellCache:
+    """The cells of coordinates seen before, in a direct-mapped table keyed by a hash.
+
+    A lookup hits only where the stored coordinates equal the point's, so the cells are
+    exact; misses go to h3ronpy and are stored. With 50,000 map points among 10M crimes,
+    about 96 % of lookups hit, and a lookup costs ~15–40 ns (the table is bigger than the
+    CPU cache) against ~450 ns for indexing.
+    Where points hardly repeat, the cache notices and indexes the rest directly.
+    One per thread: writes from two threads could tear a slot.
+    """
+
+    _MULTIPLIERS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+    _STEP = 1 << 15  # points per lookup: temporaries stay in the CPU cache, the table fills early
+    _PROBE = 1 << 18  # lookups before judging the hit rate
+
+    def __init__(self, resolution: int, *, size_hint: int) -> None:
+        bits = min(20, max(10, size_hint.bit_length() - 1))  # ~n/2 slots, ≤ 2**20 (24 MB)
+        self.resolution = resolution
+        self.shift = np.uint64(64 - bits)
+        # Zeros cost nothing until touched; cell 0 marks an empty slot.
+        self.coords = np.zeros(1 << bits, dtype=np.complex128)  # lat + i·lon
+        self.cells = np.zeros(1 << bits, dtype=np.uint64)
+        self.lookups = self.hits = 0
+
+    def index(self, lat: np.ndarray, lon: np.ndarray, out: np.ndarray) -> None:
+        """Write the cells of ``lat``/``lon`` (contiguous float64) into ``out``."""
+        for a in range(0, lat.size, self._STEP):
+            if self.lookups >= self._PROBE and self.hits * 16 < self.lookups:
+                # Fewer than 1 in 16 points repeat: the lookups cost more than they save.
+                cells = h3v.coordinates_to_cells(lat[a:], lon[a:], self.resolution)
+                out[a:] = _u64(cells, copy=False)
+                return
+            b = a + self._STEP
+            self._index_step(lat[a:b], lon[a:b], out[a:b])
+
+    def _index_step(self, lat: np.ndarray, lon: np.ndarray, out: np.ndarray) -> None:
+        coords = np.empty(lat.size, dtype=np.complex128)
+        coords.real, coords.imag = lat, lon
+        k1, k2 = self._MULTIPLIERS
+        slot = lat.view(np.uint64) * k1
+        slot += lon.view(np.uint64) * k2
+        slot >>= self.shift
+        slot = slot.view(np.intp)
+        np.take(self.cells, slot, out=out)
+        miss = np.flatnonzero((np.take(self.coords, slot) != coords) | (out == 0))
+        self.lookups += lat.size
+        self.hits += lat.size - miss.size
+        if miss.size == 0:
+            return
+        new = _u64(h3v.coordinates_to_cells(lat[miss], lon[miss], self.resolution), copy=False)
+        out[miss] = new
+        # Where misses share a slot one write wins; only points whose coordinates landed
+        # store their cell (equal coordinates, equal cells), so every slot stays consistent.
+        slot, coords = slot[miss], coords[miss]
+        self.coords[slot] = coords
+        won = self.coords[slot] == coords
+        self.cells[slot[won]] = new[won]
 
 
 def count_cells(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
