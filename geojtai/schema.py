@@ -60,6 +60,7 @@ from geojtai.errors import CRSError, SchemaError
 from geojtai.grid import validate_latlon
 
 __all__ = [
+    "GEOMETRY_TYPE_NAMES",
     "AGE_BANDS",
     "DEFAULT_RADIUS_M",
     "INCIDENT_COLUMNS",
@@ -1136,7 +1137,8 @@ def _money(t: _Text) -> np.ndarray:
     return t.take(_to_float(cleaned), np.nan)
 
 
-_GEOMETRY_NAMES = np.array(
+# Shapely geometry type ids to names; index -1 (a missing geometry) gives "missing".
+GEOMETRY_TYPE_NAMES = np.array(
     [
         "Point",
         "LineString",
@@ -1194,7 +1196,7 @@ def _check_geometry(geom: np.ndarray, v: _Verdict) -> None:
     v.flag(
         ~np.isin(types, _INTERVENTION_TYPES),
         "invalid geometry",
-        lambda m: _concat(_GEOMETRY_NAMES[types[m]], " geometries are not supported"),
+        lambda m: _concat(GEOMETRY_TYPE_NAMES[types[m]], " geometries are not supported"),
     )
     bounds = np.asarray(shapely.bounds(np.where(v.open, g, _NA))).reshape(-1, 4)
     with np.errstate(invalid="ignore"):

@@ -43,7 +43,7 @@ from geojtai.io.policeuk import (
     list_incident_files,
 )
 from geojtai.io.textfile import Malformed, read_csv_strings, read_header
-from geojtai.schema import RAW_INCIDENT_COLUMNS, RAW_INTERVENTION_COLUMNS
+from geojtai.schema import GEOMETRY_TYPE_NAMES, RAW_INCIDENT_COLUMNS, RAW_INTERVENTION_COLUMNS
 
 __all__ = ["read_area", "read_incidents", "read_interventions"]
 
@@ -52,19 +52,6 @@ _GEO_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".geojson.gz", ".
 _DATE_NAMES = ("occurred", "date", "datetime", "incident_date", "month")
 _NA = np.array(None, dtype=object)  # a missing value numpy's where accepts
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
-_TYPE_NAMES = np.array(
-    [
-        "Point",
-        "LineString",
-        "LinearRing",
-        "Polygon",
-        "MultiPoint",
-        "MultiLineString",
-        "MultiPolygon",
-        "GeometryCollection",
-    ],
-    dtype=object,
-)
 
 
 # --------------------------------------------------------------------------- files
@@ -307,7 +294,7 @@ def _incident_geo(
     other = (types > 0) & ~shapely.is_empty(geom)
     if other.any():
         detail = np.full(n, None, dtype=object)
-        detail[other] = _TYPE_NAMES[types[other]]
+        detail[other] = GEOMETRY_TYPE_NAMES[types[other]]
         data["problem"] = pa.array(np.where(other, "not a point", _NA), type=pa.string())
         data["problem_detail"] = pa.array(detail, type=pa.string())
     rows = np.arange(1, n + 1, dtype=np.int64)
@@ -488,7 +475,7 @@ def read_area(path: Path) -> BaseGeometry:
         raise SchemaError(msg)
     types = np.asarray(shapely.get_type_id(present))
     if not np.isin(types, _POLYGONAL).all():
-        kinds = sorted(set(_TYPE_NAMES[types[~np.isin(types, _POLYGONAL)]]))
+        kinds = sorted(set(GEOMETRY_TYPE_NAMES[types[~np.isin(types, _POLYGONAL)]]))
         msg = f"{path}: a study area must be polygons; the file also holds {', '.join(kinds)}"
         raise SchemaError(msg)
     fixed = shapely.make_valid(present)

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from geojtai.errors import CRSError
+from geojtai.schema import GEOMETRY_TYPE_NAMES
 
 __all__ = [
     "atomic_write_bytes",
@@ -43,16 +44,6 @@ __all__ = [
 
 _FILE_MODE = 0o644
 _GEOPARQUET_VERSION = "1.1.0"
-_TYPE_NAMES = (
-    "Point",
-    "LineString",
-    "LinearRing",
-    "Polygon",
-    "MultiPoint",
-    "MultiLineString",
-    "MultiPolygon",
-    "GeometryCollection",
-)
 
 
 @contextmanager
@@ -161,7 +152,7 @@ def _geo_metadata(geoms: np.ndarray, column: str, crs: Any) -> bytes:
     present = geoms[~shapely.is_missing(geoms)] if geoms.size else geoms
     types = sorted(
         {
-            _TYPE_NAMES[t] + (" Z" if z else "")
+            GEOMETRY_TYPE_NAMES[t] + (" Z" if z else "")
             for t, z in zip(
                 np.asarray(shapely.get_type_id(present)).tolist(),
                 np.asarray(shapely.has_z(present)).tolist(),
