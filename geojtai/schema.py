@@ -60,6 +60,7 @@ from geojtai.errors import CRSError, SchemaError
 from geojtai.grid import validate_latlon
 
 __all__ = [
+    "text_or_none",
     "GEOMETRY_TYPE_NAMES",
     "AGE_BANDS",
     "DEFAULT_RADIUS_M",
@@ -309,7 +310,7 @@ def _strings(series: pd.Series) -> pa.Array:
     if pd.api.types.is_string_dtype(dtype) and dtype is not np.dtype(object):
         arr = pa.array(series)
         return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    text = [_as_text(v) for v in series.to_numpy(dtype=object)]  # mixed objects (hand-made)
+    text = [text_or_none(v) for v in series.to_numpy(dtype=object)]  # mixed objects (hand-made)
     return pa.array(text, type=pa.string())
 
 
@@ -356,7 +357,8 @@ def _text(raw: pd.DataFrame, column: str, *, encode: bool | None = None) -> _Tex
     return _from_arrow(_strings(raw[column]), encode=encode)
 
 
-def _as_text(value: object) -> str | None:
+def text_or_none(value: object) -> str | None:
+    """One cell as text: ``None`` for missing, lists joined with ``;``, else ``str``."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, (list, tuple, np.ndarray)):

@@ -43,7 +43,12 @@ from geojtai.io.policeuk import (
     list_incident_files,
 )
 from geojtai.io.textfile import Malformed, read_csv_strings, read_header
-from geojtai.schema import GEOMETRY_TYPE_NAMES, RAW_INCIDENT_COLUMNS, RAW_INTERVENTION_COLUMNS
+from geojtai.schema import (
+    GEOMETRY_TYPE_NAMES,
+    RAW_INCIDENT_COLUMNS,
+    RAW_INTERVENTION_COLUMNS,
+    text_or_none,
+)
 
 __all__ = ["read_area", "read_incidents", "read_interventions"]
 
@@ -141,15 +146,7 @@ def _as_strings(values: pd.Series) -> pa.Array:
         return pc.cast(pa.array(values.to_numpy(), from_pandas=True), pa.string())
     if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
         return pa.array(values, type=pa.string(), from_pandas=True)
-    return pa.array([_text_of(v) for v in values.to_numpy(dtype=object)], type=pa.string())
-
-
-def _text_of(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return ";".join(str(v) for v in value)
-    return str(value)
+    return pa.array([text_or_none(v) for v in values.to_numpy(dtype=object)], type=pa.string())
 
 
 def _null_strings(n: int) -> pa.Array:
