@@ -77,8 +77,8 @@ def sample(out_dir: Path, seed: int, months: int) -> None:
     click.echo(f"wrote {len(written)} files to {out_dir}")
 
 
-def _parse_incidents(values: tuple[str, ...]) -> list[tuple[Path, str | None]]:
-    """``PATH`` or ``SOURCE=PATH`` (the source agency of that file)."""
+def _parse_labelled(values: tuple[str, ...]) -> list[tuple[Path, str | None]]:
+    """``PATH`` or ``LABEL=PATH`` (the source agency, or the place layer, of that file)."""
     out: list[tuple[Path, str | None]] = []
     for value in values:
         source, sep, rest = value.partition("=")
@@ -98,6 +98,18 @@ def _parse_incidents(values: tuple[str, ...]) -> list[tuple[Path, str | None]]:
     help="Incident file (CSV, CSV.gz, GeoJSON, GPKG) or folder of police.uk files; repeatable.",
 )
 @click.option("--interventions", type=click.Path(path_type=Path), help="Interventions file.")
+@click.option(
+    "--places",
+    multiple=True,
+    metavar="[LAYER=]PATH",
+    help="Places: an OSM .osm.pbf, a folder of layer files, or a file (LAYER= says which place "
+    "type it is wholly made of); repeatable.",
+)
+@click.option(
+    "--layers",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of extra or overriding place-layer specs (*.toml).",
+)
 @click.option("--area", type=click.Path(path_type=Path), help="Study area boundary file.")
 @click.option("--resolution", type=int, help="H3 resolution, 6..12 (default 9).")
 @click.option("--name", help="Study title shown on maps.")
@@ -109,14 +121,22 @@ def build(
     study_toml: Path | None,
     incidents: tuple[str, ...],
     interventions: Path | None,
+    places: tuple[str, ...],
+    layers: Path | None,
     area: Path | None,
     resolution: int | None,
     name: str | None,
     all_categories: bool,
     out: Path,
 ) -> None:
-    """Build a study folder from incidents (and interventions, area)."""
-    from geojtai.settings import IncidentInput, StudyInputs, StudySettings, load_study_toml
+    """Build a study folder from incidents (and interventions, places, area)."""
+    from geojtai.settings import (
+        IncidentInput,
+        PlaceInput,
+        StudyInputs,
+        StudySettings,
+        load_study_toml,
+    )
     from geojtai.study import STEPS, build_study
 
     with _errors():
@@ -127,12 +147,14 @@ def build(
         settings = settings.with_options(**changes)
         if all_categories:
             settings = replace(settings, categories=None)
-        extra = tuple(IncidentInput(path=p, source=s) for p, s in _parse_incidents(incidents))
+        extra = tuple(IncidentInput(path=p, source=s) for p, s in _parse_labelled(incidents))
+        more = tuple(PlaceInput(path=p, layer=k) for p, k in _parse_labelled(places))
         inputs = StudyInputs(
             incidents=inputs.incidents + extra,
             interventions=interventions or inputs.interventions,
-            places=inputs.places,
+            places=inputs.places + more,
             area=area or inputs.area,
+            layers=layers or inputs.layers,
         )
         with _progress(STEPS) as on_step:
             result = build_study(settings, inputs, out, on_step=on_step)
@@ -148,6 +170,28 @@ def _print_summary(manifest: dict[str, Any], out: Path) -> None:
     )
     for reason, n in manifest.get("reject_reasons", {}).items():
         click.echo(f"  rejected: {n} × {reason}")
+    _print_places(manifest.get("places"))
+
+
+def _print_places(summary: dict[str, Any] | None) -> None:
+    """The place question: where did the in-scope incidents happen?"""
+    if not summary:
+        return
+    layers = summary["layers"]
+    found = ", ".join(f"{v['features_in_region']} {k}" for k, v in layers.items())
+    click.echo(f"places in the study region: {found}")
+    click.echo("where incidents happened (share of incidents / of harm):")
+    for kind, row in summary["share"].items():
+        title = layers[kind]["title"] if kind in layers else "Elsewhere"
+        click.echo(
+            f"  {title:<36} {row['incidents']:>7}  {row['share_incidents']:>6.1%}"
+            f"  {row['share_harm']:>6.1%}"
+        )
+    methods = ", ".join(f"{n} by {m}" for m, n in summary["context_methods"].items())
+    click.echo(f"  place context decided: {methods}")
+    for kind, names in summary.get("top_places", {}).items():
+        shown = "; ".join(f"{name} ({n})" for name, n in names[:3])
+        click.echo(f"  top {kind}: {shown}")
 
 
 @main.command()

@@ -20,7 +20,14 @@ A ``study.toml`` looks like::
     path = "interventions.geojson"
 
     [places]
-    path = "places"
+    path = "places"                    # a folder of layer files, or an OSM .osm.pbf extract
+
+    [[places]]                         # or several sources; `layer` says which place type a
+    path = "greenspace.geojson"        # file is wholly made of (otherwise each layer's
+    layer = "parks"                    # [file] filters pick its features)
+
+    [layers]
+    path = "my_layers"                 # extra or overriding layers/*.toml place specs
 
     [area]
     path = "area.geojson"
@@ -43,6 +50,7 @@ from geojtai.errors import SettingsError
 
 __all__ = [
     "IncidentInput",
+    "PlaceInput",
     "StudyInputs",
     "StudySettings",
     "load_study_toml",
@@ -148,13 +156,26 @@ class IncidentInput:
 
 
 @dataclass(frozen=True)
+class PlaceInput:
+    """One place source: an OSM ``.osm.pbf``, a folder of layer files, or one file.
+
+    ``layer`` names the place type a file is wholly made of; without it, each layer spec's
+    ``[file]`` filters pick the features that belong to it.
+    """
+
+    path: Path
+    layer: str | None = None
+
+
+@dataclass(frozen=True)
 class StudyInputs:
     """The files a study is built from."""
 
     incidents: tuple[IncidentInput, ...] = ()
     interventions: Path | None = None
-    places: Path | None = None
+    places: tuple[PlaceInput, ...] = ()
     area: Path | None = None
+    layers: Path | None = None
 
 
 def load_study_toml(path: Path) -> tuple[StudySettings, StudyInputs]:
@@ -199,7 +220,22 @@ def load_study_toml(path: Path) -> tuple[StudySettings, StudyInputs]:
     inputs = StudyInputs(
         incidents=incidents,
         interventions=_path("interventions"),
-        places=_path("places"),
+        places=_place_inputs(path, data.get("places")),
         area=_path("area"),
+        layers=_path("layers"),
     )
     return settings, inputs
+
+
+def _place_inputs(path: Path, entry: Any) -> tuple[PlaceInput, ...]:
+    """``[places]`` (one table) or ``[[places]]`` (several) into place inputs."""
+    if entry is None:
+        return ()
+    entries = entry if isinstance(entry, list) else [entry]
+    out = []
+    for i, item in enumerate(entries):
+        if not isinstance(item, dict) or "path" not in item or set(item) - {"path", "layer"}:
+            msg = f"{path}: places entry {i + 1} must have 'path' and optionally 'layer'"
+            raise SettingsError(msg)
+        out.append(PlaceInput(path=path.parent / item["path"], layer=item.get("layer")))
+    return tuple(out)

@@ -2,7 +2,8 @@
 
 The orchestrator reads like the data flow (DESIGN §2)::
 
-    inputs ─► read & validate (rejects kept) ─► cells ─► cell × month table ─► study folder
+    inputs ─► read & validate (rejects kept) ─► cells ─► places (cells, incident context)
+           ─► cell × month table ─► study folder
 
 Rebuilding from the same inputs gives byte-identical tables; the folder is swapped in
 atomically, so a failed or killed build leaves an earlier study intact.
@@ -22,19 +23,31 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geojtai import __version__, aggregate, grid, schema
+from geojtai import __version__, aggregate, grid, places, schema
 from geojtai import io as gio
-from geojtai.crs import WGS84
+from geojtai.crs import BNG, WGS84, wgs84_to_bng
 from geojtai.errors import SchemaError
 from geojtai.io.studydir import atomic_directory
-from geojtai.io.studyfolder import CELL_MONTHS, CELLS, INCIDENTS, MANIFEST, REJECTS
+from geojtai.io.studyfolder import (
+    CELL_MONTHS,
+    CELLS,
+    INCIDENTS,
+    LAYERS,
+    MANIFEST,
+    PLACE_SHARE,
+    PLACES,
+    REJECTS,
+    TOP_PLACES,
+)
+from geojtai.layers import BUILTIN_LAYERS_DIR, LayerSpec, load_layer_specs
 from geojtai.settings import StudyInputs, StudySettings
 
 __all__ = ["BuildResult", "build_study", "STEPS"]
 
-STEPS = ("read", "validate", "index", "aggregate", "write")
+STEPS = ("read", "validate", "index", "places", "aggregate", "write")
 _VERSIONED = (
     "numpy",
     "pandas",
@@ -47,6 +60,20 @@ _VERSIONED = (
     "h3ronpy",
 )
 INTERVENTIONS = "interventions.parquet"
+
+
+@dataclass
+class _Places:
+    """What the places step produced (empty frames when the study has no place input)."""
+
+    specs: tuple[LayerSpec, ...]
+    features: gpd.GeoDataFrame
+    cells: pd.DataFrame
+    context: pd.DataFrame
+    share: pd.DataFrame
+    top: pd.DataFrame
+    rejects: pd.DataFrame
+    summary: dict[str, Any]
 
 
 @dataclass
@@ -109,6 +136,9 @@ def build_study(
             raise SchemaError(msg)
         raws = [gio.read_incidents(inp.path, source=inp.source) for inp in inputs.incidents]
         area = gio.read_area(inputs.area) if inputs.area else None
+        specs = load_layer_specs(
+            [BUILTIN_LAYERS_DIR, inputs.layers] if inputs.layers else [BUILTIN_LAYERS_DIR]
+        )
         raw_interventions = (
             gio.read_interventions(inputs.interventions) if inputs.interventions else None
         )
@@ -131,14 +161,24 @@ def build_study(
         incidents = incidents.assign(
             h3=grid.cells_to_hex(cells), in_scope=_in_scope(incidents, settings)
         )
+        x, y = _incidents_bng(incidents)
+        region = _region(area, x, y)
+    # 4. Places: clip to the study region, into cells, and onto every incident.
+    with timer.step("places"):
+        place = _places_step(inputs, specs, settings, region, incidents, x, y)
+        incidents = pd.concat([incidents, place.context], axis=1)
+        place.share, place.top = _place_question(incidents, place.specs)
+        place.summary["share"] = _share_summary(place.share)
+        place.summary["top_places"] = _top_summary(place.top)
     with timer.step("aggregate"):
         table = _cell_month_table(incidents, cells, settings)
-        cell_layer = _cell_layer(table, settings.resolution)
+        cell_layer = _cell_layer(table, settings.resolution, region, place.cells)
     # 5. Write everything into a fresh folder, then swap it in; the manifest comes last.
-    all_rejects = pd.concat([rejects, rejects_iv], ignore_index=True)
+    all_rejects = pd.concat([rejects, rejects_iv, place.rejects], ignore_index=True)
     with atomic_directory(out) as tmp:
         with timer.step("write"):
             _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
+            _write_places(tmp, place)
         manifest = _manifest(
             settings,
             inputs,
@@ -150,6 +190,10 @@ def build_study(
             table,
             cell_layer,
             timer.timings,
+        )
+        manifest["places"] = place.summary
+        manifest["outputs"] = sorted(
+            [*manifest["outputs"], PLACES, LAYERS, PLACE_SHARE, TOP_PLACES]
         )
         gio.write_json(manifest, tmp / MANIFEST)
     manifest["timings"] = timer.timings
@@ -201,22 +245,168 @@ def _cell_month_table(
     return table.drop(columns="cell")
 
 
-def _cell_layer(table: pd.DataFrame, resolution: int) -> gpd.GeoDataFrame:
-    """One row per cell: totals over months, first/last month, centre and polygon."""
+def _cell_layer(
+    table: pd.DataFrame,
+    resolution: int,
+    region: BaseGeometry,
+    place_cells: pd.DataFrame,
+) -> gpd.GeoDataFrame:
+    """One row per cell of the study region (and every cell with an incident).
+
+    Totals over months, first/last month, the share of the cell inside the region, place
+    fractions and the dominant place type, centre and polygon.
+    """
     numeric = table.assign(month=aggregate.month_index(table["month"].to_numpy())).rename(
         columns={"h3": "cell"}
     )
     totals = aggregate.cell_totals(numeric)
-    cells = grid.cells_from_hex(totals["cell"].to_numpy())
+    totals["cell"] = grid.cells_from_hex(totals["cell"].to_numpy())
+    covered = grid.polygons_to_cells(_bng_to_wgs84([region]), resolution=resolution)
+    inside = covered.groupby("cell")["fraction"].sum().clip(upper=1.0)
+    cells = np.union1d(totals["cell"].to_numpy(), inside.index.to_numpy())
+    frame = totals.set_index("cell").reindex(cells)
+    counts = [c for c in frame.columns if c not in ("first_month", "last_month")]
+    frame[counts] = frame[counts].fillna(0).astype(totals[counts].dtypes.to_dict())
+    frame["area_fraction"] = np.round(inside.reindex(cells).fillna(0.0).to_numpy(), 6)
+    frame = _with_places(frame, place_cells)
     lat, lon = grid.cell_centres(cells)
-    totals = totals.rename(columns={"cell": "h3"}).assign(
-        first_month=aggregate.month_labels(totals["first_month"].to_numpy()),
-        last_month=aggregate.month_labels(totals["last_month"].to_numpy()),
+    frame = frame.reset_index(drop=True).assign(
+        first_month=_labels_or_none(frame["first_month"].to_numpy()),
+        last_month=_labels_or_none(frame["last_month"].to_numpy()),
         lat=np.round(lat, 7),
         lon=np.round(lon, 7),
         resolution=resolution,
     )
-    return gpd.GeoDataFrame(totals, geometry=grid.cell_polygons(cells), crs=WGS84)
+    frame.insert(0, "h3", grid.cells_to_hex(cells))
+    return gpd.GeoDataFrame(frame, geometry=grid.cell_polygons(cells), crs=WGS84)
+
+
+def _labels_or_none(months: np.ndarray) -> np.ndarray:
+    known = ~pd.isna(months)
+    out = np.full(months.size, None, dtype=object)
+    out[known] = aggregate.month_labels(months[known].astype(np.int64))
+    return out
+
+
+def _with_places(frame: pd.DataFrame, place_cells: pd.DataFrame) -> pd.DataFrame:
+    """Place columns for every cell (0 where no place touches it; type ``other``)."""
+    joined = place_cells.set_index("cell").reindex(frame.index)
+    joined.index.name = frame.index.name
+    numeric = [c for c in joined.columns if c not in ("place_type", "place_name")]
+    joined[numeric] = joined[numeric].fillna(0.0).round(6)
+    kind = joined["place_type"].astype(object)
+    joined["place_type"] = kind.where(kind.notna(), places.OTHER)
+    name = joined["place_name"].astype(object)
+    joined["place_name"] = name.where(name.notna(), None)
+    return pd.concat([frame, joined], axis=1)
+
+
+# --------------------------------------------------------------------------- places
+
+
+def _incidents_bng(incidents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """BNG coordinates of the incidents, transforming each distinct point once."""
+    lat, lon = incidents["lat"].to_numpy(float), incidents["lon"].to_numpy(float)
+    codes, uniq = pd.factorize(pd.Series(lat + 1j * lon))
+    x, y = wgs84_to_bng(np.real(uniq.to_numpy()), np.imag(uniq.to_numpy()))
+    return np.asarray(x)[codes], np.asarray(y)[codes]
+
+
+def _bng_to_wgs84(geoms: list[BaseGeometry]) -> np.ndarray:
+    return np.asarray(gpd.GeoSeries(geoms, crs=BNG).to_crs(WGS84).array, dtype=object)
+
+
+def _region(area: BaseGeometry | None, x: np.ndarray, y: np.ndarray) -> BaseGeometry:
+    """The study region in BNG: the area, or the incidents' convex hull."""
+    if area is not None:
+        return gpd.GeoSeries([area], crs=WGS84).to_crs(BNG).iloc[0]
+    hull: BaseGeometry = shapely.MultiPoint(np.column_stack([x, y])).convex_hull
+    return hull if hull.area > 0 else hull.buffer(1.0)
+
+
+def _places_step(
+    inputs: StudyInputs,
+    specs: tuple[LayerSpec, ...],
+    settings: StudySettings,
+    region: BaseGeometry,
+    incidents: pd.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> _Places:
+    """Read, clip and index the places; give every incident its place context."""
+    zone = region.buffer(settings.area_margin_m) if settings.area_margin_m > 0 else region
+    bbox = tuple(float(v) for v in _bng_to_wgs84([shapely.box(*zone.bounds)])[0].bounds)
+    raw = gio.read_places(list(inputs.places), specs, bbox=bbox)  # type: ignore[arg-type]
+    features, rejects = places.prepare_places(raw, specs, region=zone)
+    cells = places.place_cells(features, specs, resolution=settings.resolution)
+    context = places.incident_context(
+        x, y, features, specs, location=incidents["location"].to_numpy(dtype=object)
+    )
+    read = raw.groupby("layer").size()
+    kept = features.groupby("layer").size()
+    summary: dict[str, Any] = {
+        "layers": {
+            s.name: {
+                "title": s.title,
+                "kind": s.kind,
+                "features_read": int(read.get(s.name, 0)),
+                "features_in_region": int(kept.get(s.name, 0)),
+            }
+            for s in specs
+        },
+        "sources": sorted(str(p.path) for p in inputs.places),
+        "features_rejected": len(rejects),
+        "context_rule": "geometry within each layer's context_m, lowest priority wins; "
+        "police.uk Location text decides where geometry is missing or ambiguous",
+        "context_methods": {
+            str(k): int(v) for k, v in context["place_method"].value_counts().sort_index().items()
+        },
+    }
+    empty = pd.DataFrame()
+    return _Places(specs, features, cells, context, empty, empty, rejects, summary)
+
+
+def _place_question(
+    incidents: pd.DataFrame, specs: tuple[LayerSpec, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Share of in-scope incidents and harm per place type and period; top named places."""
+    scope = incidents[incidents["in_scope"].to_numpy()]
+    layers = [s.name for s in specs]
+    share = places.place_share(
+        scope["place_type"].to_numpy(), scope["month"].to_numpy(), scope["harm"].to_numpy(), layers
+    )
+    top = places.top_places(
+        scope["place_type"].to_numpy(), scope["place_name"].to_numpy(), scope["harm"].to_numpy()
+    )
+    return share, top
+
+
+def _share_summary(share: pd.DataFrame) -> dict[str, dict[str, float]]:
+    overall = share[share["period"] == "all"].to_dict("records")
+    return {
+        str(r["place_type"]): {
+            "incidents": int(r["incidents"]),
+            "harm": round(float(r["harm"]), 3),
+            "share_incidents": round(float(r["share_incidents"]), 4),
+            "share_harm": round(float(r["share_harm"]), 4),
+        }
+        for r in overall
+    }
+
+
+def _top_summary(top: pd.DataFrame) -> dict[str, list[tuple[str, int]]]:
+    return {
+        str(kind): [(str(r["place_name"]), int(r["incidents"])) for r in group.to_dict("records")]
+        for kind, group in top.groupby("place_type", sort=True)
+    }
+
+
+def _write_places(folder: Path, place: _Places) -> None:
+    features = place.features.to_crs(WGS84)
+    gio.write_geoparquet(features, folder / PLACES)
+    gio.write_json([s.to_dict() for s in place.specs], folder / LAYERS)
+    gio.write_parquet(place.share, folder / PLACE_SHARE)
+    gio.write_parquet(place.top, folder / TOP_PLACES)
 
 
 def _write_tables(

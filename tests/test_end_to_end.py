@@ -29,12 +29,19 @@ def test_sample_build_serve(tmp_path: Path) -> None:
     out = tmp_path / "study"
     summary = geojtai("build", str(town / "study.toml"), "--out", str(out))
     assert "rejected" in summary
+    # The place question is answered on the terminal: shares per place type, top places.
+    assert "where incidents happened" in summary
+    for title in ("Parks and open spaces", "Streets", "Shopping centres", "Elsewhere"):
+        assert title in summary
+    assert "top parks:" in summary
 
     app = create_app({"TESTING": True, "STUDY_DIR": str(out)})
     page = app.test_client().get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    cells = pd.read_parquet(out / "cells.parquet", columns=["h3"])["h3"]
+    table = pd.read_parquet(out / "cells.parquet", columns=["h3", "count", "place_type"])
+    cells = table.loc[table["count"] > 0, "h3"]
     assert len(cells) > 50
     assert all(h in html for h in cells)
+    assert {"parks", "streets", "shopping_centres"} <= set(table["place_type"])
     assert EXTERNAL_URL.findall(html) == []

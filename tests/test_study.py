@@ -52,7 +52,12 @@ def test_tiny_study_has_known_counts(tiny_csv: Path, tmp_path: Path) -> None:
         grid.cells_from_points(np.array([51.5, 51.51]), np.array([-0.1, -0.12]), resolution=9)
     )
     counts = dict(zip(study.cells["h3"], study.cells["count"], strict=True))
-    assert counts == {a: 3, d: 1}
+    assert {h: n for h, n in counts.items() if n} == {a: 3, d: 1}
+    # With no area given, the study region is the incidents' hull: the cells between the
+    # two spots are in the study too, with zero counts and no months.
+    empty = study.cells[study.cells["count"] == 0]
+    assert len(empty) > 0 and empty["first_month"].isna().all()
+    assert set(study.cells["place_type"]) == {"other"}  # no place input
     months = study.cell_months.set_index(["h3", "month"])["count"].to_dict()
     assert months == {(a, "2024-01"): 2, (a, "2024-02"): 1, (d, "2024-02"): 1}
     rejects = pd.read_csv(out / "rejects.csv")
@@ -86,7 +91,7 @@ def test_sample_study_manifest(sample_study: Path) -> None:
     incident_inputs = [r for r in manifest["inputs"] if r["kind"] == "incidents"]
     assert sum(r["rows_read"] for r in incident_inputs) == rows["read"]
     assert sum(r["rows_valid"] + r["rows_rejected"] for r in incident_inputs) == rows["read"]
-    assert set(manifest["timings"]) == {"read", "validate", "index", "aggregate", "write"}
+    assert set(manifest["timings"]) == {"read", "validate", "index", "places", "aggregate", "write"}
     assert manifest["versions"]["h3ronpy"]
     study = load_study(sample_study)
     assert study.cells["count"].sum() == rows["in_scope"]

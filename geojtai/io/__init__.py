@@ -6,6 +6,7 @@ Readers return raw rows (text under standard column names, with ``file`` and ``r
 
 from __future__ import annotations
 
+from geojtai.io.places import read_places
 from geojtai.io.policeuk import POLICE_UK_COLUMNS, is_police_uk_header
 from geojtai.io.readers import read_area, read_incidents, read_interventions
 from geojtai.io.writers import (
@@ -24,6 +25,7 @@ __all__ = [
     "read_area",
     "read_incidents",
     "read_interventions",
+    "read_places",
     "sha256_file",
     "write_csv",
     "write_geoparquet",

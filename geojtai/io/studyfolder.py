@@ -7,6 +7,10 @@ A built study folder holds::
     incidents.parquet    validated incidents (GeoParquet points, EPSG:4326; internal only)
     cells.parquet        one row per H3 cell (GeoParquet polygons, EPSG:4326)
     cell_months.parquet  one row per cell × month with counts (plain Parquet)
+    places.parquet       place features in the study region (GeoParquet, EPSG:4326)
+    layers.json          the place-layer specs used (titles, kinds, map styles)
+    place_share.parquet  share of incidents and harm per place type, overall and per month
+    top_places.parquet   the named places with most incidents, per place type
 
 ``h3`` is a hex string in every file. Nothing here recomputes the core.
 """
@@ -28,9 +32,13 @@ __all__ = [
     "CELLS",
     "CELL_MONTHS",
     "INCIDENTS",
+    "LAYERS",
     "MANIFEST",
+    "PLACES",
+    "PLACE_SHARE",
     "REJECTS",
     "Study",
+    "TOP_PLACES",
     "load_study",
 ]
 
@@ -39,6 +47,10 @@ REJECTS = "rejects.csv"
 INCIDENTS = "incidents.parquet"
 CELLS = "cells.parquet"
 CELL_MONTHS = "cell_months.parquet"
+PLACES = "places.parquet"
+LAYERS = "layers.json"
+PLACE_SHARE = "place_share.parquet"
+TOP_PLACES = "top_places.parquet"
 _REQUIRED = (MANIFEST, CELLS, CELL_MONTHS)
 
 
