@@ -175,11 +175,12 @@ def _print_summary(manifest: dict[str, Any], out: Path) -> None:
 
 def _print_places(summary: dict[str, Any] | None) -> None:
     """The place question: where did the in-scope incidents happen?"""
-    if not summary:
-        return
+    if not summary or not (summary["sources"] or set(summary["context_methods"]) - {"none"}):
+        return  # no place files and no police.uk Location text: nothing to say
     layers = summary["layers"]
-    found = ", ".join(f"{v['features_in_region']} {k}" for k, v in layers.items())
-    click.echo(f"places in the study region: {found}")
+    if summary["sources"]:
+        found = ", ".join(f"{v['features_in_region']} {k}" for k, v in layers.items())
+        click.echo(f"places in the study region: {found}")
     click.echo("where incidents happened (share of incidents / of harm):")
     for kind, row in summary["share"].items():
         title = layers[kind]["title"] if kind in layers else "Elsewhere"

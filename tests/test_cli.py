@@ -47,6 +47,7 @@ def test_build_from_flags(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rejected" in result.output
+    assert "places in the study region" not in result.output  # no --places given
     study = load_study(out)
     assert study.manifest["settings"]["resolution"] == 10
     assert {r["source"] for r in study.manifest["inputs"] if r["kind"] == "incidents"} == {
@@ -87,3 +88,42 @@ def test_garbage_file_exits_2(tmp_path: Path) -> None:
 def test_usage_error_exits_2() -> None:
     result = run("build", "--resolution", "nine", "--out", "x")
     assert result.returncode == 2
+
+
+def test_build_with_places_prints_the_place_question(tmp_path: Path) -> None:
+    places = SAMPLE_DATA / "places"
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--incidents",
+            f"police={SAMPLE_DATA / 'incidents_police.csv'}",
+            "--places",
+            f"parks={places / 'parks.geojson'}",
+            "--places",
+            str(places / "streets.geojson"),
+            "--out",
+            str(tmp_path / "study"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "places in the study region: 0 shopping_centres" in result.output
+    assert "9 parks, 264 streets" in result.output
+    for line in ("Parks and open spaces", "Streets", "Elsewhere", "top parks: Victoria Park"):
+        assert line in result.output
+
+
+def test_build_with_an_unknown_place_layer_fails_cleanly(tmp_path: Path) -> None:
+    result = run(
+        "build",
+        "--incidents",
+        str(SAMPLE_DATA / "incidents_police.csv"),
+        "--places",
+        f"playgrounds={SAMPLE_DATA / 'places' / 'parks.geojson'}",
+        "--out",
+        str(tmp_path / "study"),
+    )
+    assert result.returncode == 2
+    assert "geojtai: error:" in result.stderr and "playgrounds" in result.stderr
+    assert "parks" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "study").exists()

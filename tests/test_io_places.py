@@ -152,6 +152,7 @@ def test_bbox_keeps_features_that_intersect_it(folder: Path, specs: tuple[LayerS
         ["greenspace_test.zip:sites", 1],
         ["greenspace_test.zip:sites", 2],
         ["parks.geojson", 1],
+        ["parks.geojson", 2],  # no geometry: kept for the caller to reject, never dropped
         ["roads.geojson", 1],
     ]
     # Rows stay positions in the file, also when GDAL filters (the GeoPackage in BNG).

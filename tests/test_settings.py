@@ -6,7 +6,7 @@ import pytest
 
 from geojtai.categories import SERIOUS_VIOLENCE
 from geojtai.errors import SettingsError
-from geojtai.settings import StudySettings, load_study_toml
+from geojtai.settings import PlaceInput, StudySettings, load_study_toml
 
 
 def test_defaults_are_serious_violence_at_res_9() -> None:
@@ -104,3 +104,26 @@ def test_bad_study_toml_names_the_file(tmp_path: Path, text: str, message: str) 
 def test_missing_study_toml(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read"):
         load_study_toml(tmp_path / "nope.toml")
+
+
+def test_places_as_one_table_or_several(tmp_path: Path) -> None:
+    one = tmp_path / "one.toml"
+    one.write_text('[places]\npath = "places"\n[layers]\npath = "my_layers"\n', encoding="utf-8")
+    _, inputs = load_study_toml(one)
+    assert inputs.places == (PlaceInput(tmp_path / "places"),)
+    assert inputs.layers == tmp_path / "my_layers"
+    many = tmp_path / "many.toml"
+    many.write_text(
+        '[[places]]\npath = "extract.osm.pbf"\n'
+        '[[places]]\npath = "greenspace.geojson"\nlayer = "parks"\n',
+        encoding="utf-8",
+    )
+    _, inputs = load_study_toml(many)
+    assert inputs.places == (
+        PlaceInput(tmp_path / "extract.osm.pbf"),
+        PlaceInput(tmp_path / "greenspace.geojson", layer="parks"),
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[places]]\nfile = "x.geojson"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="places entry 1 must have 'path'"):
+        load_study_toml(bad)

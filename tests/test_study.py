@@ -8,16 +8,32 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from geojtai import grid
 from geojtai.errors import GeojtaiError
 from geojtai.io.studyfolder import load_study
-from geojtai.settings import IncidentInput, StudyInputs, StudySettings, load_study_toml
+from geojtai.settings import (
+    IncidentInput,
+    PlaceInput,
+    StudyInputs,
+    StudySettings,
+    load_study_toml,
+)
 from geojtai.study import build_study
 
 from .conftest import SAMPLE_DATA
 
-TABLES = ("cells.parquet", "cell_months.parquet", "incidents.parquet", "rejects.csv")
+TABLES = (
+    "cells.parquet",
+    "cell_months.parquet",
+    "incidents.parquet",
+    "rejects.csv",
+    "places.parquet",
+    "layers.json",
+    "place_share.parquet",
+    "top_places.parquet",
+)
 
 
 def sha256(path: Path) -> str:
@@ -135,3 +151,109 @@ def test_no_usable_rows_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(GeojtaiError, match="No usable incident rows"):
         build_study(StudySettings(), StudyInputs(incidents=(IncidentInput(path),)), tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+# --------------------------------------------------------------------------- places
+
+
+def _with_truth(sample_study: Path) -> pd.DataFrame:
+    incidents = load_study(sample_study).incidents()
+    truth = pd.read_parquet(SAMPLE_DATA / "truth" / "incidents.parquet")
+    return incidents.merge(truth[["file", "id", "driver"]], on=["file", "id"])
+
+
+def test_sample_incidents_get_the_place_the_generator_put_them_in(sample_study: Path) -> None:
+    merged = _with_truth(sample_study)
+    assert merged["place_type"].notna().all()
+    share = pd.crosstab(merged["driver"], merged["place_type"], normalize="index")
+    # Incidents drawn inside parks or on streets are found there (the rest sit within the
+    # tolerance of a more specific place, such as a shopping centre by a street).
+    assert share.loc["park", "parks"] > 0.9
+    assert share.loc["street", "streets"] > 0.85
+    assert share.loc["near_shopping_centre", "shopping_centres"] > 0.5
+    assert set(merged["place_method"]) <= {"geometry", "geometry+text", "text", "none"}
+
+
+def test_sample_cells_know_the_places_the_generator_drew(sample_study: Path) -> None:
+    truth = json.loads((SAMPLE_DATA / "truth" / "truth.json").read_text())
+    cells = load_study(sample_study).cells.set_index("h3")
+    for place in truth["high_risk_places"]:
+        layer = place["layer"]
+        column = f"frac_{layer}" if layer != "transport_hubs" else f"n_{layer}"
+        # Every cell the place touches keeps it, however small the overlap.
+        assert (cells.loc[place["h3"], column] > 0).all(), place["name"]
+    assert {"parks", "streets", "shopping_centres", "other"} <= set(cells["place_type"])
+    assert cells["frac_parks"].between(0, 1).all() and cells["len_streets_m"].ge(0).all()
+    assert cells.loc[cells["place_type"] == "parks", "frac_parks"].min() >= 0.1
+
+
+def test_sample_place_question_is_stored_and_consistent(sample_study: Path) -> None:
+    manifest = json.loads((sample_study / "manifest.json").read_text())
+    share = pd.read_parquet(sample_study / "place_share.parquet")
+    sums = share.groupby("period")[["share_incidents", "share_harm"]].sum()
+    assert np.allclose(sums.to_numpy(), 1.0)
+    overall = share[share["period"] == "all"].set_index("place_type")
+    assert overall["incidents"].sum() == manifest["rows"]["in_scope"]
+    assert manifest["places"]["share"]["parks"]["incidents"] == overall.loc["parks", "incidents"]
+    per_month = share[share["period"] != "all"].groupby("place_type")["incidents"].sum()
+    assert per_month.to_dict() == overall["incidents"].to_dict()
+    top = pd.read_parquet(sample_study / "top_places.parquet")
+    parks = top[top["place_type"] == "parks"]["place_name"].tolist()
+    assert {"Victoria Park", "Memorial Park", "Abbey Fields"} <= set(parks[:5])
+    layers = json.loads((sample_study / "layers.json").read_text())
+    assert [entry["name"] for entry in layers][:2] == ["shopping_centres", "transport_hubs"]
+    assert manifest["places"]["layers"]["streets"]["features_in_region"] == 264
+
+
+def test_unusable_place_features_are_rejected_with_a_reason(
+    tiny_csv: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "places"
+    folder.mkdir()
+    gpd.GeoDataFrame(
+        {"name": ["Good Park", "No Shape", "A Path"]},
+        geometry=[
+            shapely.box(-0.101, 51.499, -0.099, 51.501),
+            None,
+            shapely.LineString([(-0.1, 51.5), (-0.11, 51.505)]),
+        ],
+        crs=4326,
+    ).to_file(folder / "parks.geojson")
+    out = tmp_path / "study"
+    inputs = StudyInputs(incidents=(IncidentInput(tiny_csv),), places=(PlaceInput(folder),))
+    result = build_study(StudySettings(), inputs, out)
+    rejects = pd.read_csv(out / "rejects.csv")
+    place_rows = rejects[rejects["file"] == "parks.geojson"]
+    assert place_rows[["row", "reason"]].values.tolist() == [
+        [2, "no geometry"],
+        [3, "wrong geometry for the layer"],
+    ]
+    assert result.manifest["places"]["features_rejected"] == 2
+    incidents = load_study(out).incidents()
+    # Three incidents at the park's centre: in the park.
+    assert (incidents["place_type"] == "parks").sum() == 3
+    assert result.manifest["places"]["share"]["parks"]["incidents"] == 3
+
+
+def test_a_study_layers_folder_adds_a_place_type(tiny_csv: Path, tmp_path: Path) -> None:
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    (layers / "youth_clubs.toml").write_text(
+        'title = "Youth clubs"\nkind = "point"\npriority = 5\ncontext_m = 50\n'
+        '[osm]\nselect = [{ key = "amenity", values = ["youth_centre"] }]\n',
+        encoding="utf-8",
+    )
+    clubs = tmp_path / "clubs.geojson"
+    gpd.GeoDataFrame(
+        {"name": ["The Hub"]}, geometry=[shapely.Point(-0.1, 51.5)], crs=4326
+    ).to_file(clubs)
+    inputs = StudyInputs(
+        incidents=(IncidentInput(tiny_csv),),
+        places=(PlaceInput(clubs, layer="youth_clubs"),),
+        layers=layers,
+    )
+    result = build_study(StudySettings(), inputs, tmp_path / "s")
+    study = load_study(tmp_path / "s")
+    assert "n_youth_clubs" in study.cells.columns
+    assert result.manifest["places"]["share"]["youth_clubs"]["incidents"] == 3
+    assert study.incidents()["place_name"].tolist().count("The Hub") == 3

@@ -31,7 +31,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from geojtai.crs import WGS84, transformer
+from geojtai.crs import WGS84
 from geojtai.errors import CRSError, GeojtaiError, InputFileError, SettingsError
 from geojtai.io.readers import _first_line, _geo_path
 from geojtai.layers import OSM_GEOMETRIES, LayerSpec, Selector, select_features
@@ -286,39 +286,26 @@ def _read_layer(
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """One layer in EPSG:4326, and each feature's 1-based position in the layer.
 
-    The OSM driver has no spatial index and builds every geometry whatever the filter, so
-    an OSM layer is read whole and filtered here (one parse, exact positions). Other files
-    filter in GDAL (a GeoPackage through its R-tree) and take positions from a second pass
-    that reads only feature ids.
+    The layer is read whole and filtered to ``bbox`` here, keeping features with no
+    geometry (the caller rejects them with a reason). GDAL's own spatial filter would be
+    faster on a large GeoPackage, but it drops features without geometry silently, and the
+    OSM driver builds every geometry whatever the filter.
     """
     options: Mapping[str, str] = {"CONFIG_FILE": str(osm_config)} if osm_config else {}
     try:
-        box = _layer_bbox(gdal, layer, bbox) if bbox and not osm_config else None
-        # pyogrio's Arrow path fails to index by a FID that is also a column (GeoJSON "id").
-        read = {"layer": layer, "fid_as_index": box is not None, "use_arrow": box is None}
-        frame = pyogrio.read_dataframe(gdal, columns=columns, bbox=box, **read, **options)
-        rows = np.arange(1, len(frame) + 1, dtype=np.int64)
-        if box is not None:
-            every = pyogrio.read_dataframe(
-                gdal, layer=layer, columns=[], read_geometry=False, fid_as_index=True
-            ).index
-            rows = pd.Index(every).get_indexer(frame.index).astype(np.int64) + 1
+        frame = pyogrio.read_dataframe(
+            gdal, layer=layer, columns=columns, use_arrow=True, **options
+        )
     except _GDAL_ERRORS as exc:
         raise _unreadable(path, exc) from exc
+    rows = np.arange(1, len(frame) + 1, dtype=np.int64)
     geo = _in_wgs84(frame, path)
     if bbox is not None:
-        keep = shapely.intersects(np.asarray(geo.geometry.array), shapely.box(*bbox))
+        geoms = np.asarray(geo.geometry.array, dtype=object)
+        keep = shapely.intersects(geoms, shapely.box(*bbox)) | shapely.is_missing(geoms)
+        keep |= shapely.is_empty(geoms)
         geo, rows = geo[keep], rows[keep]
     return geo.reset_index(drop=True), rows
-
-
-def _layer_bbox(gdal: str, layer: str | None, bbox: _BBox) -> _BBox | None:
-    """A box in the layer's CRS enclosing ``bbox``; None when the layer has no CRS."""
-    crs = pyogrio.read_info(gdal, layer=layer).get("crs")
-    if crs is None:
-        return None
-    x0, y0, x1, y1 = transformer(WGS84, str(crs)).transform_bounds(*bbox, densify_pts=21)
-    return (x0, y0, x1, y1)
 
 
 def _in_wgs84(frame: pd.DataFrame, path: Path) -> gpd.GeoDataFrame:
