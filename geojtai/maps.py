@@ -1,4 +1,4 @@
-"""Folium map builders for H3 cells, drawn fast and fully offline.
+"""Folium map builders for H3 cells and GeoJSON for place layers, drawn fast and fully offline.
 
 Every map here loads Leaflet from a local URL (``asset_url``) and nothing else: folium's
 default CDN links (Leaflet, jQuery, Bootstrap, awesome-markers, Font Awesome) are replaced,
@@ -6,6 +6,8 @@ and a tile layer is added only when one is asked for. Cells are drawn the fast w
 (DESIGN §8): the fill colour is computed here into each feature's properties, the GeoJSON is
 serialised with orjson on coordinates rounded to 6 dp, and one ``L.geoJSON`` layer on a canvas
 renderer styles features from those properties — no per-feature ``style_function``.
+Place layers (parks, streets, ...) are serialised the same way by :func:`places_geojson`,
+each feature carrying its layer's style, for a page script to draw on that same canvas.
 
 Builders return folium objects and never write; exports write.
 """
@@ -30,11 +32,13 @@ from folium.template import Template
 from geojtai.errors import CRSError
 
 __all__ = [
+    "CLASS_WEIGHT",
     "DEFAULT_ASSET_URL",
     "cell_map",
     "cells_geojson",
     "class_breaks",
     "colour_ramp",
+    "places_geojson",
 ]
 
 DEFAULT_ASSET_URL = "/static/vendor/leaflet"
@@ -43,7 +47,27 @@ _ROUND = 6  # decimal places: 6 dp of a degree is about 0.1 m
 # Anchors of a sequential yellow-orange-red ramp (ColorBrewer YlOrRd, 5 classes).
 _ANCHORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 _NO_DATA = "#bdbdbd"
-_POLYGON, _MULTIPOLYGON = 3, 6  # shapely geometry type ids
+_POINT, _LINESTRING, _LINEARRING, _POLYGON = 0, 1, 2, 3  # shapely geometry type ids
+_MULTIPOINT, _MULTILINESTRING, _MULTIPOLYGON, _COLLECTION = 4, 5, 6, 7
+_GEOJSON_TYPES = {
+    _POINT: "Point",
+    _LINESTRING: "LineString",
+    _LINEARRING: "LineString",
+    _POLYGON: "Polygon",
+    _MULTIPOINT: "MultiPoint",
+    _MULTILINESTRING: "MultiLineString",
+    _MULTIPOLYGON: "MultiPolygon",
+}
+#: Line width of each road class, as a multiple of the layer's ``weight``: main roads read
+#: first and footpaths recede. Classes not listed keep the layer's weight.
+CLASS_WEIGHT: Mapping[str, float] = {
+    "major": 2.0,
+    "secondary": 1.5,
+    "local": 1.0,
+    "pedestrian": 0.6,
+    "service": 0.6,
+}
+_PLACE_KINDS = ("polygon", "line", "point")
 
 
 def class_breaks(values: np.ndarray | pd.Series | Sequence[float], k: int = 5) -> np.ndarray:
@@ -98,7 +122,60 @@ def cells_geojson(cells: gpd.GeoDataFrame, *, properties: Sequence[str] = ("h3",
         msg = f"cells_geojson: no column {', '.join(map(repr, missing))} in the cells."
         raise ValueError(msg)
     columns = {name: cells[name].tolist() for name in properties}
-    return _feature_collection(cells.geometry.to_numpy(), columns)
+    return _feature_collection(cells.geometry.to_numpy(), columns, polygons_only=True)
+
+
+def places_geojson(features: gpd.GeoDataFrame, *, kind: str, style: Mapping[str, Any]) -> bytes:
+    """One place layer as a GeoJSON FeatureCollection (UTF-8 bytes), styled from its spec.
+
+    Every feature carries what the browser needs to draw and label it, so the page styles
+    features from their properties (no per-feature style function): ``name``, ``value``,
+    ``class``, ``colour`` (outline or line), ``fill``, ``fill_opacity`` (0 for lines),
+    ``weight`` (for line layers scaled by road class, :data:`CLASS_WEIGHT`) and ``radius``
+    (point layers, drawn as circle markers of that many pixels).
+
+    Parameters
+    ----------
+    features
+        The layer's places in any CRS: ``name``, ``value`` and ``class`` columns (missing
+        columns give ``null``) and (Multi)Polygons, (Multi)LineStrings or Points.
+    kind
+        The layer's geometry kind: ``polygon``, ``line`` or ``point``.
+    style
+        The spec's style: ``colour``, and optionally ``fill_colour``, ``fill_opacity``,
+        ``weight`` and ``radius``.
+
+    Returns
+    -------
+    bytes
+        Coordinates rounded to 6 dp (about 0.1 m); features keep the frame's order.
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is unknown or ``style`` has no ``colour``.
+    CRSError
+        ``features`` has no CRS.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point
+    >>> pubs = gpd.GeoDataFrame({"name": ["The Bell"], "value": ["pub"]},
+    ...                         geometry=[Point(-1.5, 52.4)], crs="EPSG:4326")
+    >>> places_geojson(pubs, kind="point", style={"colour": "#c62828", "radius": 4})[:60]
+    b'{"type":"FeatureCollection","features":[{"type":"Feature","'
+    """
+    if kind not in _PLACE_KINDS:
+        msg = f"`kind` was {kind!r} but is expected to be in {list(_PLACE_KINDS)}."
+        raise ValueError(msg)
+    if not style.get("colour"):
+        msg = "The layer's style needs a `colour`."
+        raise ValueError(msg)
+    features = _in_wgs84(features)
+    n = len(features)
+    columns = {name: _column(features, name, n) for name in ("name", "value", "class")}
+    styles = _styles(columns, kind, style)
+    return _feature_collection(features.geometry.to_numpy(), {**columns, **styles})
 
 
 def cell_map(
@@ -159,6 +236,7 @@ def cell_map(
     data = _feature_collection(
         cells.geometry.to_numpy(),
         {"h3": cells["h3"].tolist(), "value": cells[value].tolist(), "fill": fills},
+        polygons_only=True,
     )
     m.add_child(
         _CellLayer(
@@ -178,6 +256,36 @@ def _in_wgs84(cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         msg = "The cells have no CRS; H3 cell polygons are in EPSG:4326."
         raise CRSError(msg)
     return cells if cells.crs.to_epsg() == 4326 else cells.to_crs(4326)
+
+
+def _column(frame: pd.DataFrame, name: str, n: int) -> list[Any]:
+    """A column as a list with ``None`` for missing values (or all ``None`` if absent)."""
+    if name not in frame.columns:
+        return [None] * n
+    values = frame[name]
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def _styles(
+    columns: Mapping[str, list[Any]], kind: str, style: Mapping[str, Any]
+) -> dict[str, list[Any]]:
+    """Per-feature style properties of a place layer (constant but for line weights)."""
+    n = len(columns["name"])
+    colour = str(style["colour"])
+    weight = float(style.get("weight", 1.0))
+    if kind == "line":
+        weights = [round(weight * CLASS_WEIGHT.get(c, 1.0), 2) for c in columns["class"]]
+    else:
+        weights = [weight] * n
+    out: dict[str, list[Any]] = {
+        "colour": [colour] * n,
+        "fill": [str(style.get("fill_colour") or colour)] * n,
+        "fill_opacity": [0.0 if kind == "line" else float(style.get("fill_opacity", 0.3))] * n,
+        "weight": weights,
+    }
+    if kind == "point":
+        out["radius"] = [float(style.get("radius", 4.0))] * n
+    return out
 
 
 def _checked_values(cells: gpd.GeoDataFrame, value: str) -> np.ndarray:
@@ -259,9 +367,12 @@ def _title_html(title: str, *, empty: bool) -> str:
     return f"<strong>{html.escape(title)}</strong>{note}"
 
 
-def _feature_collection(geoms: np.ndarray, columns: Mapping[str, list[Any]]) -> bytes:
+def _feature_collection(
+    geoms: np.ndarray, columns: Mapping[str, list[Any]], *, polygons_only: bool = False
+) -> bytes:
     names = list(columns)
     with _gc_paused():
+        geometries = _polygons(geoms) if polygons_only else _geometries(geoms)
         rows = zip(*columns.values(), strict=True) if names else ([] for _ in geoms)
         features = [
             {
@@ -269,7 +380,7 @@ def _feature_collection(geoms: np.ndarray, columns: Mapping[str, list[Any]]) -> 
                 "geometry": geometry,
                 "properties": dict(zip(names, row, strict=True)),
             }
-            for geometry, row in zip(_geometries(geoms), rows, strict=True)
+            for geometry, row in zip(geometries, rows, strict=True)
         ]
         collection = {"type": "FeatureCollection", "features": features}
         return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
@@ -291,47 +402,86 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _geometries(geoms: np.ndarray) -> list[dict[str, Any] | None]:
-    """(Multi)Polygons as GeoJSON geometry dicts with coordinates rounded to 6 dp.
-
-    Polygons without holes (every H3 cell) take the fast path: one vectorised coordinate
-    read and a numpy slice per feature. Holes and multipolygons are taken apart into parts
-    and rings one by one, which is slower but rare.
-    """
+def _polygons(geoms: np.ndarray) -> list[dict[str, Any] | None]:
+    """Cell geometries: (Multi)Polygons only, as GeoJSON geometry dicts."""
     types = shapely.get_type_id(geoms)
     bad = ~np.isin(types, [_POLYGON, _MULTIPOLYGON, -1])
     if bad.any():
         msg = f"Cells must be polygons; position {int(np.argmax(bad))} is not."
         raise ValueError(msg)
+    return _geometries(geoms)
+
+
+def _geometries(geoms: np.ndarray) -> list[dict[str, Any] | None]:
+    """Geometries as GeoJSON geometry dicts with coordinates rounded to 6 dp.
+
+    The common simple types take a fast path: one vectorised coordinate read per type and a
+    numpy slice per feature (points, lines, and polygons without holes, which every H3 cell
+    is). Holes and multi-part geometries are taken apart one by one, slower but rare.
+    Missing and empty geometries become ``None``.
+    """
     out: list[dict[str, Any] | None] = [None] * len(geoms)
+    if not len(geoms):
+        return out
+    types = shapely.get_type_id(geoms)
     present = (types != -1) & ~shapely.is_empty(geoms)
-    simple = present & (types == _POLYGON) & (shapely.get_num_interior_rings(geoms) == 0)
-    idx = np.flatnonzero(simple)
-    coords = np.round(shapely.get_coordinates(geoms[idx]), _ROUND)
-    ends = np.cumsum(shapely.get_num_coordinates(geoms[idx]))
-    # Row slices are contiguous numpy views: orjson writes them without a Python list per
-    # vertex, which would also wake the garbage collector thousands of times.
-    for i, start, end in zip(
-        idx.tolist(), (ends - np.diff(ends, prepend=0)).tolist(), ends.tolist(), strict=True
-    ):
-        out[i] = {"type": "Polygon", "coordinates": [coords[start:end]]}
-    for i in np.flatnonzero(present & ~simple).tolist():
+    holes = np.zeros(len(geoms), dtype=bool)
+    polygon = present & (types == _POLYGON)
+    holes[polygon] = shapely.get_num_interior_rings(geoms[polygon]) > 0
+    simple = {
+        _POINT: present & (types == _POINT),
+        _LINESTRING: present & np.isin(types, [_LINESTRING, _LINEARRING]),
+        _POLYGON: polygon & ~holes,
+    }
+    for kind, chosen in simple.items():
+        idx = np.flatnonzero(chosen)
+        for i, coords in zip(idx.tolist(), _coordinate_slices(geoms[idx]), strict=True):
+            if kind == _POINT:
+                out[i] = {"type": "Point", "coordinates": coords[0]}
+            elif kind == _LINESTRING:
+                out[i] = {"type": "LineString", "coordinates": coords}
+            else:
+                out[i] = {"type": "Polygon", "coordinates": [coords]}
+    rest = present & ~np.logical_or.reduce(list(simple.values()))
+    for i in np.flatnonzero(rest).tolist():
         out[i] = _complex_geometry(geoms[i])
     return out
 
 
+def _coordinate_slices(geoms: np.ndarray) -> list[np.ndarray]:
+    """Each geometry's rounded coordinates as a row slice of one array.
+
+    Row slices are contiguous numpy views: orjson writes them without a Python list per
+    vertex, which would also wake the garbage collector thousands of times.
+    """
+    coords = np.round(shapely.get_coordinates(geoms), _ROUND)
+    ends = np.cumsum(shapely.get_num_coordinates(geoms))
+    starts = ends - np.diff(ends, prepend=0)
+    return [coords[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
 def _complex_geometry(geom: shapely.Geometry) -> dict[str, Any]:
-    polygons = [
-        [
-            np.round(shapely.get_coordinates(ring), _ROUND).tolist()
-            for ring in shapely.get_rings(part)
-        ]
-        for part in shapely.get_parts(geom)
-        if not part.is_empty
-    ]
-    if shapely.get_type_id(geom) == 3:  # Polygon
-        return {"type": "Polygon", "coordinates": polygons[0]}
-    return {"type": "MultiPolygon", "coordinates": polygons}
+    """A geometry with holes, several parts or several types, taken apart part by part."""
+    kind = int(shapely.get_type_id(geom))
+    if kind == _COLLECTION:
+        parts = shapely.get_parts(geom)
+        return {
+            "type": "GeometryCollection",
+            "geometries": [_complex_geometry(p) for p in parts if not p.is_empty],
+        }
+    if kind in (_POINT, _LINESTRING, _LINEARRING, _POLYGON):
+        return {"type": _GEOJSON_TYPES[kind], "coordinates": _part_coordinates(geom)}
+    coordinates = [_part_coordinates(p) for p in shapely.get_parts(geom) if not p.is_empty]
+    return {"type": _GEOJSON_TYPES[kind], "coordinates": coordinates}
+
+
+def _part_coordinates(part: shapely.Geometry) -> list[Any]:
+    kind = int(shapely.get_type_id(part))
+    if kind == _POLYGON:
+        rings = shapely.get_rings(part)
+        return [np.round(shapely.get_coordinates(r), _ROUND).tolist() for r in rings]
+    coords = np.round(shapely.get_coordinates(part), _ROUND).tolist()
+    return coords[0] if kind == _POINT else coords
 
 
 def _json_default(obj: object) -> object:
@@ -357,8 +507,9 @@ def _script_json(data: bytes) -> str:
 class _CellLayer(folium.MacroElement):
     """One canvas ``L.geoJSON`` layer styled from ``properties.fill``, a title and a legend.
 
-    The layer is also registered as ``window.geojtaiLayers[<map id>]`` for page scripts
-    and browser tests.
+    The layer is also registered as ``window.geojtaiLayers[<map id>]``, the map as
+    ``window.geojtaiMap`` and the canvas renderer as the map's ``options.renderer``, for
+    page scripts (place layers share the canvas) and browser tests.
     """
 
     _template = Template(
@@ -384,6 +535,10 @@ class _CellLayer(folium.MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
           var map = {{ this._parent.get_name() }};
+          window.geojtaiMap = map;
+          // One canvas for every vector layer: page scripts draw place layers on it too,
+          // since a second canvas on top would swallow this one's mouse events.
+          var renderer = map.options.renderer || (map.options.renderer = L.canvas({padding: 0.5}));
           var esc = function (s) {
             return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
           };
@@ -402,7 +557,7 @@ class _CellLayer(folium.MacroElement):
           // JSON.parse is about 15x faster than V8 parsing the same data as a JS literal.
           var data = JSON.parse(document.getElementById({{ this.data_id|tojson }}).textContent);
           var layer = L.geoJSON(data, {
-            renderer: L.canvas({padding: 0.5}),
+            renderer: renderer,
             style: function (f) {
               // An opaque edge in the fill colour: zoomed out, a grey outline would hide
               // the colours; zoomed in, the edge still marks each cell.

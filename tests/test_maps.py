@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -12,11 +14,27 @@ import pytest
 import shapely
 from hypothesis import given
 from hypothesis import strategies as st
-from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry import (
+    GeometryCollection,
+    LineString,
+    MultiLineString,
+    MultiPoint,
+    MultiPolygon,
+    Point,
+    Polygon,
+    box,
+)
 
 from geojtai import grid
 from geojtai.errors import CRSError
-from geojtai.maps import cell_map, cells_geojson, class_breaks, colour_ramp
+from geojtai.maps import (
+    CLASS_WEIGHT,
+    cell_map,
+    cells_geojson,
+    class_breaks,
+    colour_ramp,
+    places_geojson,
+)
 
 # Any http(s) URL that is not this machine.
 EXTERNAL_URL = re.compile(r"https?://(?!(?:localhost|127\.0\.0\.1)[:/])[^\s\"'<>)]+")
@@ -113,6 +131,13 @@ def test_osm_tiles_get_their_attribution_by_default(cells: gpd.GeoDataFrame) -> 
 def test_custom_tiles_need_an_attribution(cells: gpd.GeoDataFrame) -> None:
     with pytest.raises(ValueError, match="need an attribution"):
         cell_map(cells, title="x", tiles=LOCAL_TILES)
+
+
+def test_map_shares_its_canvas_with_page_scripts(cells: gpd.GeoDataFrame) -> None:
+    html = render(cell_map(cells, title="x"))
+    assert "window.geojtaiMap = map" in html
+    assert "map.options.renderer = L.canvas(" in html
+    assert "renderer: renderer" in html
 
 
 def test_map_uses_canvas_and_properties_not_style_function(cells: gpd.GeoDataFrame) -> None:
@@ -292,3 +317,127 @@ def test_cells_geojson_empty(cells: gpd.GeoDataFrame) -> None:
         "type": "FeatureCollection",
         "features": [],
     }
+
+
+def test_cells_geojson_refuses_other_geometries(cells: gpd.GeoDataFrame) -> None:
+    lines = cells.set_geometry(cells.geometry.boundary)
+    with pytest.raises(ValueError, match="Cells must be polygons; position 0"):
+        cells_geojson(lines)
+
+
+# -- place layers --------------------------------------------------------------------------
+
+PARK_STYLE = {"colour": "#2e7d32", "fill_colour": "#66bb6a", "fill_opacity": 0.35, "weight": 1}
+STREET_STYLE = {"colour": "#616161", "fill_opacity": 0, "weight": 1.5}
+PUB_STYLE = {"colour": "#c62828", "fill_opacity": 0.8, "weight": 1, "radius": 4}
+
+
+def tiny_places(geometries: Sequence[Any], **columns: Sequence[Any]) -> gpd.GeoDataFrame:
+    n = len(geometries)
+    data = {"name": [f"place {i}" for i in range(n)], "value": ["x"] * n, "class": [None] * n}
+    return gpd.GeoDataFrame({**data, **columns}, geometry=geometries, crs="EPSG:4326")
+
+
+def test_places_geojson_polygons() -> None:
+    park = box(-1.0, 52.0, -0.99, 52.01)
+    frame = tiny_places([park], name=["Victoria Park"], value=["park"])
+    feature = json.loads(places_geojson(frame, kind="polygon", style=PARK_STYLE))["features"][0]
+    assert feature["geometry"]["type"] == "Polygon"
+    assert shapely.equals_exact(shapely.geometry.shape(feature["geometry"]), park, tolerance=1e-9)
+    assert feature["properties"] == {
+        "name": "Victoria Park",
+        "value": "park",
+        "class": None,
+        "colour": "#2e7d32",
+        "fill": "#66bb6a",
+        "fill_opacity": 0.35,
+        "weight": 1.0,
+    }
+
+
+def test_places_geojson_lines_weigh_by_class() -> None:
+    line = LineString([(-1.0, 52.0), (-0.99, 52.005), (-0.98, 52.0)])
+    frame = tiny_places(
+        [line, line, line], **{"class": ["major", "pedestrian", "other"], "value": ["primary"] * 3}
+    )
+    features = json.loads(places_geojson(frame, kind="line", style=STREET_STYLE))["features"]
+    assert [f["geometry"]["type"] for f in features] == ["LineString"] * 3
+    assert features[0]["geometry"]["coordinates"] == [list(c) for c in line.coords]
+    weights = [f["properties"]["weight"] for f in features]
+    expected = [1.5 * CLASS_WEIGHT["major"], 1.5 * CLASS_WEIGHT["pedestrian"], 1.5]
+    assert weights == pytest.approx(expected)
+    assert weights[0] > weights[2] > weights[1]
+    assert {f["properties"]["fill_opacity"] for f in features} == {0.0}
+    assert {f["properties"]["fill"] for f in features} == {"#616161"}  # no fill_colour: colour
+
+
+def test_places_geojson_points_have_a_radius() -> None:
+    frame = tiny_places([Point(-1.5, 52.4), Point(-1.6, 52.5)], name=["The Bell", None])
+    features = json.loads(places_geojson(frame, kind="point", style=PUB_STYLE))["features"]
+    assert [f["geometry"] for f in features] == [
+        {"type": "Point", "coordinates": [-1.5, 52.4]},
+        {"type": "Point", "coordinates": [-1.6, 52.5]},
+    ]
+    assert [f["properties"]["name"] for f in features] == ["The Bell", None]
+    assert {f["properties"]["radius"] for f in features} == {4.0}
+
+
+def test_places_geojson_multipart_and_holed_geometries() -> None:
+    holed = box(0, 50, 1, 51).difference(box(0.4, 50.4, 0.6, 50.6))
+    assert isinstance(holed, Polygon)
+    geometries = [
+        MultiLineString([[(0, 50), (0.1, 50.1)], [(0.2, 50), (0.3, 50.1)]]),
+        MultiPolygon([holed, box(2, 50, 2.1, 50.1)]),
+        holed,
+        MultiPoint([(0, 50), (0.1, 50.1)]),
+        GeometryCollection([Point(0, 50), LineString([(0, 50), (0.1, 50)])]),
+        None,
+        LineString(),
+    ]
+    frame = tiny_places(geometries)
+    features = json.loads(places_geojson(frame, kind="line", style=STREET_STYLE))["features"]
+    back = [shapely.geometry.shape(f["geometry"]) if f["geometry"] else None for f in features]
+    for got, want in zip(back[:5], geometries[:5], strict=True):
+        assert shapely.equals_exact(got, want, tolerance=1e-9), (got, want)
+    assert back[5:] == [None, None]
+    assert len(features[2]["geometry"]["coordinates"]) == 2  # exterior and the hole
+
+
+def test_places_geojson_rounds_and_converts_crs() -> None:
+    frame = tiny_places([Point(-1.123456789, 52.987654321)]).to_crs(27700)
+    text = places_geojson(frame, kind="point", style=PUB_STYLE).decode()
+    decimals = [len(d) for d in re.findall(r"-?\d+\.(\d+)", text)]
+    assert max(decimals) <= 6
+    x, y = json.loads(text)["features"][0]["geometry"]["coordinates"]
+    assert (x, y) == pytest.approx((-1.123457, 52.987654), abs=2e-6)
+
+
+def test_places_geojson_missing_columns_are_null() -> None:
+    frame = gpd.GeoDataFrame({"name": [np.nan]}, geometry=[Point(-1.5, 52.4)], crs="EPSG:4326")
+    properties = json.loads(places_geojson(frame, kind="point", style=PUB_STYLE))["features"][0][
+        "properties"
+    ]
+    assert properties["name"] is None and properties["value"] is None
+    assert properties["class"] is None
+
+
+def test_places_geojson_empty() -> None:
+    data = json.loads(places_geojson(tiny_places([]), kind="polygon", style=PARK_STYLE))
+    assert data == {"type": "FeatureCollection", "features": []}
+
+
+def test_places_geojson_checks_its_arguments() -> None:
+    frame = tiny_places([Point(-1.5, 52.4)])
+    with pytest.raises(ValueError, match=r"\['polygon', 'line', 'point'\]"):
+        places_geojson(frame, kind="area", style=PARK_STYLE)
+    with pytest.raises(ValueError, match="colour"):
+        places_geojson(frame, kind="point", style={"weight": 1})
+    with pytest.raises(CRSError, match="no CRS"):
+        places_geojson(frame.set_crs(None, allow_override=True), kind="point", style=PUB_STYLE)
+
+
+def test_places_geojson_does_not_change_its_input() -> None:
+    frame = tiny_places([Point(-1.5, 52.4)]).to_crs(27700)
+    before = frame.copy()
+    places_geojson(frame, kind="point", style=PUB_STYLE)
+    assert frame.equals(before) and frame.crs.to_epsg() == 27700

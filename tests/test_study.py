@@ -205,9 +205,7 @@ def test_sample_place_question_is_stored_and_consistent(sample_study: Path) -> N
     assert manifest["places"]["layers"]["streets"]["features_in_region"] == 264
 
 
-def test_unusable_place_features_are_rejected_with_a_reason(
-    tiny_csv: Path, tmp_path: Path
-) -> None:
+def test_unusable_place_features_are_rejected_with_a_reason(tiny_csv: Path, tmp_path: Path) -> None:
     folder = tmp_path / "places"
     folder.mkdir()
     gpd.GeoDataFrame(
@@ -244,9 +242,9 @@ def test_a_study_layers_folder_adds_a_place_type(tiny_csv: Path, tmp_path: Path)
         encoding="utf-8",
     )
     clubs = tmp_path / "clubs.geojson"
-    gpd.GeoDataFrame(
-        {"name": ["The Hub"]}, geometry=[shapely.Point(-0.1, 51.5)], crs=4326
-    ).to_file(clubs)
+    gpd.GeoDataFrame({"name": ["The Hub"]}, geometry=[shapely.Point(-0.1, 51.5)], crs=4326).to_file(
+        clubs
+    )
     inputs = StudyInputs(
         incidents=(IncidentInput(tiny_csv),),
         places=(PlaceInput(clubs, layer="youth_clubs"),),

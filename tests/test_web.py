@@ -11,18 +11,27 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from flask import Flask
 from flask.testing import FlaskClient
+from shapely.geometry import LineString, Point, box
 
 import web
-from geojtai import grid
+from geojtai import grid, places
 from geojtai.errors import StudyError
-from web import STUDY_KEY, create_app
+from geojtai.layers import load_layer_specs
+from web import STUDY_KEY, create_app, views
 
 EXTERNAL_URL = re.compile(r"https?://(?!(?:localhost|127\.0\.0\.1)[:/])[^\s\"'<>)]+")
 MONTHS = ["2024-01", "2024-02", "2024-03"]
 COUNTS = [1, 2, 3, 5, 8, 11]  # incidents in each of six cells: 30 in all
 HARM = {"robbery": 2.0, "violence with injury": 1.0}
+SPECS = {spec.name: spec.to_dict() for spec in load_layer_specs()}
+# The tiny study's place layers in priority order; it has no school in its area.
+TINY_LAYERS = ["transport_hubs", "schools", "parks", "streets"]
+# Where the tiny study's incidents happened, by cell (index into COUNTS): 1 incident in a
+# park, 2 + 3 on streets, 11 at the station, the other 13 elsewhere.
+TINY_PLACE_OF_CELL = ["parks", "streets", "streets", "other", "other", "transport_hubs"]
 
 
 def tiny_incidents() -> pd.DataFrame:
@@ -75,6 +84,44 @@ def write_tiny_study(folder: Path, *, empty: bool = False) -> pd.DataFrame:
     return incidents
 
 
+def write_tiny_places(folder: Path, incidents: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Add the place files of a study built with places; return the place features."""
+    lat0, lon0 = 52.0, -1.0  # the first cell's incidents: inside the park
+    features = gpd.GeoDataFrame(
+        {
+            "layer": ["parks", "parks", "streets", "streets", "transport_hubs"],
+            "name": ["Victoria Park", None, "High Street", None, "Tinytown Station"],
+            "value": ["park", "playground", "primary", "footway", "station"],
+            "class": [None, None, "major", "pedestrian", None],
+            "source": "tiny.geojson",
+            "row": [1, 2, 3, 4, 5],
+            "feature_id": ["p1", "p2", "s1", "s2", "t1"],
+        },
+        geometry=[
+            box(lon0 - 0.001, lat0 - 0.001, lon0 + 0.001, lat0 + 0.001),
+            Point(lon0 + 0.02, lat0 + 0.002).buffer(0.0005),
+            LineString([(lon0 + 0.004, lat0 + 0.006), (lon0 + 0.008, lat0 + 0.012)]),
+            LineString([(lon0 + 0.004, lat0 + 0.004), (lon0 + 0.004, lat0 + 0.006)]),
+            Point(lon0 + 0.02, lat0 + 0.03),
+        ],
+        crs="EPSG:4326",
+    )
+    features.to_parquet(folder / "places.parquet")
+    specs = [SPECS[name] for name in TINY_LAYERS]
+    (folder / "layers.json").write_text(json.dumps(specs), encoding="utf-8")
+    cell = np.rint((incidents["lat"].to_numpy() - lat0) / 0.006).astype(int)  # tiny_incidents
+    where = np.array(TINY_PLACE_OF_CELL, dtype=object)[cell]
+    harm = incidents["harm"].to_numpy()
+    places.place_share(where, incidents["month"].to_numpy(), harm, TINY_LAYERS).to_parquet(
+        folder / "place_share.parquet"
+    )
+    names = pd.Series(where).map({"parks": "Victoria Park", "streets": "High Street"})
+    places.top_places(where, names.to_numpy(dtype=object), harm).to_parquet(
+        folder / "top_places.parquet"
+    )
+    return features
+
+
 @pytest.fixture(autouse=True)
 def no_geojtai_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings in the developer's shell must not leak into these tests."""
@@ -96,6 +143,24 @@ def app(study: tuple[Path, pd.DataFrame]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def place_study(study: tuple[Path, pd.DataFrame]) -> tuple[Path, gpd.GeoDataFrame]:
+    """The tiny study, built with place layers."""
+    return study[0], write_tiny_places(*study)
+
+
+@pytest.fixture
+def place_client(place_study: tuple[Path, gpd.GeoDataFrame]) -> FlaskClient:
+    return create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])}).test_client()
+
+
+@pytest.fixture(scope="module")
+def sample_client(sample_study: Path) -> FlaskClient:
+    """The sample town's study, served (one app for the module: it is only read)."""
+    config = {"TESTING": True, "STUDY_DIR": str(sample_study), "TILES": None}
+    return create_app(config).test_client()
 
 
 def expected_counts(incidents: pd.DataFrame, month: str | None = None) -> dict[str, int]:
@@ -148,6 +213,31 @@ def test_study_is_loaded_once(
     assert calls == [str(study[0])]
 
 
+def test_places_are_read_once_per_app(
+    place_study: tuple[Path, gpd.GeoDataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Any] = []
+    real = views.load_places
+
+    def counting_load_places(study: Any) -> Any:
+        calls.append(study.path)
+        return real(study)
+
+    monkeypatch.setattr(views, "load_places", counting_load_places)
+    client = create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])}).test_client()
+    for url in ("/", "/api/layers", "/api/places/parks.geojson", "/api/places/parks.geojson"):
+        assert client.get(url).status_code == 200
+    assert calls == [place_study[0]]
+    create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])})
+    assert calls == [place_study[0]] * 2  # a second app reads them again
+
+
+def test_unreadable_places_name_the_study(place_study: tuple[Path, gpd.GeoDataFrame]) -> None:
+    (place_study[0] / "places.parquet").write_bytes(b"not parquet")
+    with pytest.raises(StudyError, match=r"cannot read the study's places"):
+        create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])})
+
+
 def test_missing_study_dir_explains_what_to_set() -> None:
     client = create_app({"TESTING": True}).test_client()
     page = client.get("/")
@@ -157,6 +247,8 @@ def test_missing_study_dir_explains_what_to_set() -> None:
     assert api.status_code == 503
     assert "STUDY_DIR" in api.get_json()["error"]
     assert client.get("/healthz").status_code == 503
+    for url in ("/api/layers", "/api/places/parks.geojson", "/api/places/summary"):
+        assert client.get(url).status_code == 503
 
 
 def test_missing_study_folder_names_it(tmp_path: Path) -> None:
@@ -206,6 +298,53 @@ def test_map_page_with_local_tiles(study: tuple[Path, pd.DataFrame]) -> None:
     assert "L.tileLayer" in html and "Local tile server" in html
 
 
+def page_settings(html: str) -> dict[str, Any]:
+    """The settings the page hands to geojtai.js."""
+    found = re.search(r'<script type="application/json" id="geojtai-page">(.*?)</script>', html)
+    assert found is not None
+    settings: dict[str, Any] = json.loads(found.group(1))
+    return settings
+
+
+def test_map_page_with_place_layers(place_client: FlaskClient) -> None:
+    html = place_client.get("/?month=2024-02").get_data(as_text=True)
+    settings = page_settings(html)
+    assert [layer["name"] for layer in settings["layers"]] == TINY_LAYERS
+    assert settings["summary_url"] == "/api/places/summary?month=2024-02"
+    assert settings["month"] == "2024-02"
+    assert 'id="geojtai-places-panel"' in html and "Where incidents happened" in html
+    # The page script runs after the folium map's script, which it needs.
+    assert html.index("window.geojtaiMap = map") < html.index('src="/static/geojtai.js"')
+    assert EXTERNAL_URL.findall(html) == []
+
+
+def test_map_page_without_places(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert page_settings(html)["layers"] == []
+    assert "geojtai-places-panel" not in html
+
+
+def test_only_cells_with_incidents_are_drawn(study: tuple[Path, pd.DataFrame]) -> None:
+    """The cell table covers the whole study region; cells with no incident stay off the map."""
+    folder = study[0]
+    cells = gpd.read_parquet(folder / "cells.parquet")
+    empty_ids = grid.cells_from_points(
+        np.array([51.9, 51.95]), np.array([-1.1, -1.1]), resolution=9
+    )
+    empty = gpd.GeoDataFrame(
+        {"h3": grid.cells_to_hex(empty_ids), "count": 0, "harm": 0.0},
+        geometry=grid.cell_polygons(empty_ids),
+        crs="EPSG:4326",
+    )
+    pd.concat([cells, empty], ignore_index=True).to_parquet(folder / "cells.parquet")
+    client = create_app({"TESTING": True, "STUDY_DIR": str(folder)}).test_client()
+    features = json.loads(client.get("/api/cells.geojson").data)["features"]
+    assert {f["properties"]["h3"] for f in features} == set(expected_counts(study[1]))
+    assert client.get("/api/summary").get_json()["n_cells"] == len(COUNTS)
+    html = client.get("/").get_data(as_text=True)
+    assert "6 cells" in html and not any(h in html for h in empty["h3"])
+
+
 def test_empty_study_shows_no_cells_message(tmp_path: Path) -> None:
     write_tiny_study(tmp_path / "empty", empty=True)
     client = create_app({"TESTING": True, "STUDY_DIR": str(tmp_path / "empty")}).test_client()
@@ -241,6 +380,14 @@ def test_own_css_is_local(client: FlaskClient) -> None:
     assert css.status_code == 200
     assert not re.search(r"https?:|@import|url\(", css.get_data(as_text=True))
     css.close()
+
+
+def test_own_js_is_local(client: FlaskClient) -> None:
+    js = client.get("/static/geojtai.js")
+    assert js.status_code == 200
+    assert js.mimetype in {"text/javascript", "application/javascript"}
+    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/", js.get_data(as_text=True))
+    js.close()
 
 
 # -- the API ---------------------------------------------------------------------------------
@@ -312,3 +459,202 @@ def test_unknown_api_path_is_json_404(client: FlaskClient) -> None:
     response = client.get("/api/nothing")
     assert response.status_code == 404
     assert "error" in response.get_json()
+
+
+# -- the API: place layers -------------------------------------------------------------------
+
+
+def test_layers(place_client: FlaskClient) -> None:
+    layers = place_client.get("/api/layers").get_json()
+    assert [layer["name"] for layer in layers] == TINY_LAYERS
+    by_name = {layer["name"]: layer for layer in layers}
+    assert {name: layer["count"] for name, layer in by_name.items()} == {
+        "transport_hubs": 1,
+        "schools": 0,
+        "parks": 2,
+        "streets": 2,
+    }
+    parks = by_name["parks"]
+    assert parks["title"] == SPECS["parks"]["title"]
+    assert parks["kind"] == "polygon"
+    assert parks["style"] == SPECS["parks"]["style"]
+    assert parks["url"] == "/api/places/parks.geojson"
+    # Streets are dense: the map starts with them off.
+    assert {name: layer["shown"] for name, layer in by_name.items()} == {
+        "transport_hubs": True,
+        "schools": True,
+        "parks": True,
+        "streets": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "values"),
+    [
+        ("parks", "Polygon", ["park", "playground"]),
+        ("streets", "LineString", ["primary", "footway"]),
+        ("transport_hubs", "Point", ["station"]),
+        ("schools", None, []),
+    ],
+)
+def test_place_layer_geojson(
+    place_client: FlaskClient,
+    place_study: tuple[Path, gpd.GeoDataFrame],
+    name: str,
+    kind: str | None,
+    values: list[str],
+) -> None:
+    response = place_client.get(f"/api/places/{name}.geojson")
+    assert response.status_code == 200
+    assert response.mimetype == "application/geo+json"
+    data = json.loads(response.data)
+    assert data["type"] == "FeatureCollection"
+    assert [f["properties"]["value"] for f in data["features"]] == values
+    expected = place_study[1][place_study[1]["layer"] == name]
+    names = expected["name"].astype(object).where(expected["name"].notna(), None).tolist()
+    assert [f["properties"]["name"] for f in data["features"]] == names
+    if not values:
+        return
+    frame = gpd.GeoDataFrame.from_features(data["features"], crs="EPSG:4326")
+    assert frame.geom_type.eq(kind).all() and frame.is_valid.all()
+    assert shapely.equals_exact(
+        frame.geometry.values, expected.geometry.values, tolerance=1e-6
+    ).all()
+    style = SPECS[name]["style"]
+    assert {f["properties"]["colour"] for f in data["features"]} == {style["colour"]}
+
+
+def test_place_layer_geojson_carries_road_classes(place_client: FlaskClient) -> None:
+    features = json.loads(place_client.get("/api/places/streets.geojson").data)["features"]
+    assert [f["properties"]["class"] for f in features] == ["major", "pedestrian"]
+    major, footway = (f["properties"]["weight"] for f in features)
+    assert major > SPECS["streets"]["style"]["weight"] > footway
+
+
+def test_place_layer_can_be_cached(place_client: FlaskClient) -> None:
+    first = place_client.get("/api/places/parks.geojson")
+    assert first.headers["ETag"]
+    again = place_client.get(
+        "/api/places/parks.geojson", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.data == b""
+
+
+@pytest.mark.parametrize("name", ["playgrounds", "Parks", "parks.json", "parks.geojson"])
+def test_unknown_place_layer_is_404_naming_the_layers(place_client: FlaskClient, name: str) -> None:
+    response = place_client.get(f"/api/places/{name}.geojson")
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert "transport_hubs, schools, parks, streets" in error
+
+
+@pytest.mark.parametrize("path", ["..%2Fmanifest.geojson", "../manifest.json", "parks"])
+def test_place_layer_paths_outside_the_layers_are_404(place_client: FlaskClient, path: str) -> None:
+    response = place_client.get(f"/api/places/{path}")
+    assert response.status_code == 404
+    assert "error" in response.get_json()
+
+
+def test_places_summary(place_client: FlaskClient, study: tuple[Path, pd.DataFrame]) -> None:
+    answer = place_client.get("/api/places/summary").get_json()
+    assert answer["month"] is None
+    assert answer["total_incidents"] == sum(COUNTS)
+    assert answer["total_harm"] == pytest.approx(study[1]["harm"].sum())
+    shares = {row["place_type"]: row for row in answer["shares"]}
+    assert list(shares) == [*TINY_LAYERS, "other"]
+    assert {k: row["incidents"] for k, row in shares.items()} == {
+        "transport_hubs": 11,
+        "schools": 0,
+        "parks": 1,
+        "streets": 5,
+        "other": 13,
+    }
+    assert shares["parks"]["share_incidents"] == pytest.approx(1 / 30, abs=1e-6)
+    assert shares["other"]["title"] == "Elsewhere"
+    assert shares["parks"]["title"] == SPECS["parks"]["title"]
+    assert sum(row["share_incidents"] for row in answer["shares"]) == pytest.approx(1)
+    assert sum(row["share_harm"] for row in answer["shares"]) == pytest.approx(1)
+    top = [(row["place_type"], row["rank"], row["place_name"]) for row in answer["top_places"]]
+    assert top == [("parks", 1, "Victoria Park"), ("streets", 1, "High Street")]
+
+
+@pytest.mark.parametrize("month", MONTHS)
+def test_places_summary_for_one_month(
+    place_client: FlaskClient, study: tuple[Path, pd.DataFrame], month: str
+) -> None:
+    answer = place_client.get("/api/places/summary", query_string={"month": month}).get_json()
+    assert answer["month"] == month
+    in_month = study[1][study[1]["month"] == month]
+    assert answer["total_incidents"] == len(in_month)
+    assert sum(row["share_incidents"] for row in answer["shares"]) == pytest.approx(1)
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [("2024-13", "YYYY-MM"), ("2024-1", "YYYY-MM"), ("2023-12", "not in this study")],
+)
+def test_places_summary_bad_month_is_400(
+    place_client: FlaskClient, month: str, message: str
+) -> None:
+    response = place_client.get("/api/places/summary", query_string={"month": month})
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+
+
+def test_study_without_places_has_no_place_layers(client: FlaskClient) -> None:
+    """A study built before place layers existed still serves, with none."""
+    assert client.get("/").status_code == 200
+    assert client.get("/api/layers").get_json() == []
+    response = client.get("/api/places/parks.geojson")
+    assert response.status_code == 404
+    assert "built without places" in response.get_json()["error"]
+    answer = client.get("/api/places/summary").get_json()
+    assert answer == {
+        "month": None,
+        "total_incidents": 0,
+        "total_harm": 0,
+        "shares": [],
+        "top_places": [],
+    }
+
+
+# -- the sample town -------------------------------------------------------------------------
+
+
+def test_sample_study_serves_every_place_layer(
+    sample_client: FlaskClient, sample_study: Path
+) -> None:
+    features = gpd.read_parquet(sample_study / "places.parquet")
+    specs = json.loads((sample_study / "layers.json").read_text(encoding="utf-8"))
+    layers = sample_client.get("/api/layers").get_json()
+    assert [layer["name"] for layer in layers] == [spec["name"] for spec in specs]
+    assert {"parks", "streets", "shopping_centres"} <= {layer["name"] for layer in layers}
+    geometry_types = {
+        "polygon": {"Polygon", "MultiPolygon"},
+        "line": {"LineString", "MultiLineString"},
+        "point": {"Point"},
+    }
+    for layer in layers:
+        response = sample_client.get(layer["url"])
+        assert response.status_code == 200, layer["name"]
+        frame = gpd.GeoDataFrame.from_features(json.loads(response.data), crs="EPSG:4326")
+        expected = int((features["layer"] == layer["name"]).sum())
+        assert len(frame) == layer["count"] == expected > 0, layer["name"]
+        assert set(frame.geom_type) <= geometry_types[layer["kind"]], layer["name"]
+        assert frame.is_valid.all(), layer["name"]
+
+
+def test_sample_study_place_question(sample_client: FlaskClient) -> None:
+    summary = sample_client.get("/api/summary").get_json()
+    answer = sample_client.get("/api/places/summary").get_json()
+    assert answer["total_incidents"] == summary["total_count"]
+    assert sum(row["share_incidents"] for row in answer["shares"]) == pytest.approx(1)
+    assert sum(row["share_harm"] for row in answer["shares"]) == pytest.approx(1)
+    assert {"parks", "streets", "shopping_centres", "other"} <= {
+        row["place_type"] for row in answer["shares"]
+    }
+    month = summary["months"][-1]
+    cells = sample_client.get("/api/summary", query_string={"month": month}).get_json()
+    one = sample_client.get("/api/places/summary", query_string={"month": month}).get_json()
+    assert one["total_incidents"] == cells["total_count"]
+    assert sum(row["share_incidents"] for row in one["shares"]) == pytest.approx(1)

@@ -1,4 +1,5 @@
-"""The map page in a real headless Chromium: cells drawn on canvas, no request off the machine.
+"""The map page in a real headless Chromium: cells and place layers drawn on canvas, layers
+toggled from the layer control, and no request off the machine.
 
 Needs the ``playwright`` package and Debian's ``/usr/bin/chromium`` (no ``playwright install``);
 skips without them.
@@ -6,11 +7,13 @@ skips without them.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from werkzeug.serving import make_server
 
@@ -126,3 +129,159 @@ def test_map_draws_every_cell_offline(server: tuple[str, list[str]], tmp_path: P
     assert off_machine == []
     assert f"{base}/static/vendor/leaflet/leaflet.js" in requests
     assert (tmp_path / "map.png").stat().st_size > 10_000
+
+
+# -- place layers ----------------------------------------------------------------------------
+
+# A park's centre (the one farthest from any drawn point marker, so no marker covers it) in
+# page coordinates, with its name, value and the canvas pixel there. The parks must be on the
+# map: Leaflet finds a polygon's centre only then.
+PARK_PROBE = """
+() => {
+  const map = window.geojtaiMap, places = window.geojtaiPlaces;
+  const markers = [];
+  Object.values(places).forEach((layer) => {
+    if (map.hasLayer(layer)) layer.eachLayer((f) => {
+      if (f instanceof L.CircleMarker) markers.push(map.latLngToLayerPoint(f.getLatLng()));
+    });
+  });
+  let best = null, bestDistance = -1;
+  places.parks.eachLayer((park) => {
+    const centre = park.getCenter();
+    if (!map.getBounds().contains(centre)) return;
+    const at = map.latLngToLayerPoint(centre);
+    const distance = Math.min(1e9, ...markers.map((m) => m.distanceTo(at)));
+    if (distance > bestDistance) { best = park; bestDistance = distance; }
+  });
+  const centre = best.getCenter(), p = map.latLngToContainerPoint(centre);
+  const box = map.getContainer().getBoundingClientRect();
+  return {
+    latlng: [centre.lat, centre.lng], x: box.left + p.x, y: box.top + p.y,
+    name: best.feature.properties.name, value: best.feature.properties.value,
+  };
+}
+"""
+
+# The canvas pixel (RGBA) at a latitude/longitude.
+PIXEL_AT = """
+([lat, lng]) => {
+  const map = window.geojtaiMap, renderer = map.options.renderer;
+  const p = map.latLngToLayerPoint([lat, lng]).subtract(renderer._bounds.min);
+  const dpr = window.devicePixelRatio || 1;
+  const ctx = renderer._container.getContext("2d");
+  return Array.from(ctx.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data);
+}
+"""
+
+LAYER_STATE = """
+(name) => {
+  const layer = window.geojtaiPlaces[name], map = window.geojtaiMap;
+  return {
+    onMap: map.hasLayer(layer),
+    features: layer.getLayers().length,
+    drawn: layer.getLayers().filter((f) => f._renderer === map.options.renderer && map.hasLayer(f)).length,
+  };
+}
+"""
+
+
+@pytest.fixture
+def sample_server(sample_study: Path) -> Iterator[str]:
+    """The sample town's study served on 127.0.0.1 (a free port) in a thread."""
+    app = create_app({"STUDY_DIR": str(sample_study), "TILES": None})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
+        httpd.server_close()
+
+
+def test_place_layers_toggle_offline(
+    sample_server: str, sample_study: Path, tmp_path: Path
+) -> None:
+    base = sample_server
+    specs = json.loads((sample_study / "layers.json").read_text(encoding="utf-8"))
+    titles = {spec["name"]: spec["title"] for spec in specs}
+    counts = pd.read_parquet(sample_study / "places.parquet", columns=["layer"])["layer"]
+    counts = counts.value_counts()
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 850})
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(f"{base}/", wait_until="networkidle")
+            page.wait_for_function(
+                "() => window.geojtaiPlaces && window.geojtaiPlaces.parks.getLayers().length > 0",
+                timeout=15_000,
+            )
+            control = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+            legend = page.locator(".geojtai-place-legend").inner_text()
+            legend_off = page.locator(".geojtai-place-legend .is-off").all_inner_texts()
+            panel = page.locator("#geojtai-places-panel table").inner_text(timeout=5_000)
+            parks_on = page.evaluate(LAYER_STATE, "parks")
+            streets_before = page.evaluate(LAYER_STATE, "streets")
+            streets_requested_before = any("/streets.geojson" in url for url in requests)
+
+            # Parks: drawn, with a tooltip naming the park; off and on with their checkbox.
+            probe: dict[str, Any] = page.evaluate(PARK_PROBE)
+            pixel_on = page.evaluate(PIXEL_AT, probe["latlng"])
+            page.mouse.move(probe["x"], probe["y"])
+            tooltip = page.locator(".leaflet-tooltip").inner_text(timeout=5_000)
+            page.mouse.move(5, 5)
+            checkbox = page.get_by_role("checkbox", name=titles["parks"])
+            checkbox.uncheck()
+            changed = f"(p) => String(({PIXEL_AT})(p.latlng)) !== String(p.on)"
+            same = f"(p) => String(({PIXEL_AT})(p.latlng)) === String(p.on)"
+            page.wait_for_function(
+                changed, arg={"latlng": probe["latlng"], "on": pixel_on}, timeout=5_000
+            )
+            parks_off = page.evaluate(LAYER_STATE, "parks")
+            pixel_off = page.evaluate(PIXEL_AT, probe["latlng"])
+            legend_parks_off = page.locator(".geojtai-place-legend .is-off").all_inner_texts()
+            checkbox.check()
+            page.wait_for_function(
+                same, arg={"latlng": probe["latlng"], "on": pixel_on}, timeout=5_000
+            )
+
+            # Streets start off and are fetched the first time they are shown.
+            page.get_by_role("checkbox", name=titles["streets"]).check()
+            page.wait_for_function(
+                "() => window.geojtaiPlaces.streets.getLayers().length > 0", timeout=10_000
+            )
+            streets_after = page.evaluate(LAYER_STATE, "streets")
+            page.screenshot(path=str(tmp_path / "places.png"))
+        finally:
+            browser.close()
+
+    # The layer control and the legend list every place layer; streets start off.
+    assert all(any(title in label for label in control) for title in titles.values())
+    assert all(title in legend for title in titles.values())
+    assert legend_off == [titles["streets"]]
+    assert "Elsewhere" in panel and titles["parks"] in panel and "%" in panel
+    # Parks were drawn on the shared canvas, then taken off it, then drawn again.
+    assert parks_on == {"onMap": True, "features": counts["parks"], "drawn": counts["parks"]}
+    assert not parks_off["onMap"] and parks_off["drawn"] == 0
+    assert pixel_on != pixel_off and pixel_on[3] > 0
+    assert sorted(legend_parks_off) == sorted([titles["streets"], titles["parks"]])
+    assert (probe["name"] or "Unnamed") in tooltip and probe["value"] in tooltip
+    assert streets_before == {"onMap": False, "features": 0, "drawn": 0}
+    assert not streets_requested_before
+    assert streets_after == {
+        "onMap": True,
+        "features": counts["streets"],
+        "drawn": counts["streets"],
+    }
+    # Nothing left the machine.
+    assert errors == []
+    off_machine = [url for url in requests if not url.startswith((f"{base}/", "data:"))]
+    assert off_machine == []
+    assert f"{base}/api/places/parks.geojson" in requests
+    assert (tmp_path / "places.png").stat().st_size > 10_000

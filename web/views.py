@@ -1,34 +1,60 @@
 """Views: the map page and Leaflet's files (``maps``), and the JSON API (``api``).
 
-Each view parses the request, calls one function here and renders. Every count the app
-shows comes from :func:`displayed_cells`, the one place where the disclosure control of a
-later issue (suppressing small counts in published views) will go.
+Each view parses the request, calls one function here and renders. Every cell count the app
+shows comes from :func:`displayed_cells` and every place count from :func:`place_question`,
+the places where the disclosure control of a later issue (suppressing small counts in
+published views) will go.
+
+The study's place layers (``places.parquet`` and ``layers.json``) are read once, when the
+blueprints are registered on an app, and each layer is turned into GeoJSON bytes then, so a
+request for a layer only sends bytes. Studies built before places existed have no layers.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import folium
 import geopandas as gpd
 import orjson
+import pandas as pd
 import xstatic.pkg.leaflet
 from branca.element import Figure
-from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
-from werkzeug.exceptions import BadRequest, HTTPException
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from geojtai.errors import StudyError
 from geojtai.io.studyfolder import Study
-from geojtai.maps import DEFAULT_ASSET_URL, cell_map, cells_geojson
+from geojtai.maps import DEFAULT_ASSET_URL, cell_map, cells_geojson, places_geojson
 from web import STUDY_KEY
 
 __all__ = [
+    "ELSEWHERE",
     "LEAFLET_DIR",
+    "PLACES_KEY",
+    "SHOWN_MAX_FEATURES",
+    "PlaceLayer",
+    "ServedPlaces",
     "api_bp",
+    "current_places",
     "displayed_cells",
+    "layer_list",
+    "load_places",
     "maps_bp",
+    "place_layer",
+    "place_question",
     "requested_month",
     "study_summary",
 ]
@@ -36,9 +62,51 @@ __all__ = [
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _SHOWN = ("count", "harm")  # the values a cell shows, in this order
+PLACES_KEY = "geojtai.places"
+ELSEWHERE = "Elsewhere"  # the title of place type ``other``: no place layer
+#: Layers with more features than this start hidden on the map, as do line layers (streets):
+#: both are dense enough to hide the cells under them.
+SHOWN_MAX_FEATURES = 5000
 
 maps_bp = Blueprint("maps", __name__)
 api_bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@dataclass(frozen=True)
+class PlaceLayer:
+    """One place layer, ready to serve.
+
+    Attributes
+    ----------
+    spec
+        The layer's spec as ``layers.json`` has it (``name``, ``title``, ``kind``, ``style``,
+        ...).
+    count
+        Features in the study region.
+    geojson
+        The layer as a GeoJSON FeatureCollection (:func:`geojtai.maps.places_geojson`).
+    """
+
+    spec: dict[str, Any]
+    count: int
+    geojson: bytes
+
+    @property
+    def name(self) -> str:
+        """The layer's name (``parks``)."""
+        return str(self.spec["name"])
+
+
+@dataclass(frozen=True)
+class ServedPlaces:
+    """A study's place layers in priority order, and its answer to "where did it happen?".
+
+    Empty for a study built before place layers existed.
+    """
+
+    layers: dict[str, PlaceLayer] = field(default_factory=dict)
+    share: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # -- helpers: one job each ----------------------------------------------------------------
@@ -96,13 +164,14 @@ def displayed_cells(study: Study, month: str | None) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        ``h3``, ``geometry``, ``count`` and ``harm`` (when the study has it); for one month,
-        only the cells with incidents in it.
+        ``h3``, ``geometry``, ``count`` and ``harm`` (when the study has it); only the cells
+        with incidents in the period (the study's cell table also covers the empty cells of
+        the study region, for the risk model).
     """
     cells = study.cells
     shown = [c for c in _SHOWN if c in cells.columns]
     if month is None:
-        return cells[["h3", "geometry", *shown]].copy()
+        return cells.loc[cells["count"].to_numpy() > 0, ["h3", "geometry", *shown]].copy()
     table = study.cell_months
     rows = table.loc[table["month"].astype(str) == month, ["h3", *shown]]
     return cells[["h3", "geometry"]].merge(rows, on="h3", how="inner")
@@ -119,9 +188,143 @@ def study_summary(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> d
     }
 
 
+def load_places(study: Study) -> ServedPlaces:
+    """Read a study's place files and turn each layer into GeoJSON, once.
+
+    Layers come in ``layers.json`` order (priority); a layer with no feature in the region
+    is kept, empty. A study without ``places.parquet`` gives no layers.
+
+    Raises
+    ------
+    StudyError
+        A place file is there but cannot be read (the message names the study).
+    """
+    tables = study.places()
+    groups = dict(iter(tables.features.groupby("layer", sort=False)))
+    layers = {
+        spec["name"]: _place_layer(spec, groups.get(spec["name"], tables.features.iloc[:0]))
+        for spec in tables.layers
+    }
+    return ServedPlaces(layers=layers, share=tables.share, top=tables.top)
+
+
+def _place_layer(spec: dict[str, Any], features: gpd.GeoDataFrame) -> PlaceLayer:
+    data = places_geojson(features, kind=spec["kind"], style=spec["style"])
+    return PlaceLayer(spec=spec, count=len(features), geojson=data)
+
+
+def current_places() -> ServedPlaces:
+    """The app's place layers, read when the app was created.
+
+    Raises
+    ------
+    StudyError
+        The app was started without ``STUDY_DIR``.
+    """
+    current_study()
+    places: ServedPlaces = current_app.extensions.get(PLACES_KEY) or ServedPlaces()
+    return places
+
+
+def layer_list(places: ServedPlaces) -> list[dict[str, Any]]:
+    """The place layers for the API and the page: what each is, how to draw it, its URL.
+
+    ``shown`` says whether the map starts with the layer on: line layers (streets) and
+    layers of more than :data:`SHOWN_MAX_FEATURES` features start off.
+    """
+    return [
+        {
+            "name": layer.name,
+            "title": layer.spec.get("title", layer.name),
+            "kind": layer.spec["kind"],
+            "description": layer.spec.get("description", ""),
+            "style": layer.spec["style"],
+            "count": layer.count,
+            "shown": layer.spec["kind"] != "line" and layer.count <= SHOWN_MAX_FEATURES,
+            "url": url_for("api.place_geojson", name=layer.name),
+        }
+        for layer in places.layers.values()
+    ]
+
+
+def place_layer(places: ServedPlaces, name: str) -> PlaceLayer:
+    """The place layer called ``name``.
+
+    Raises
+    ------
+    werkzeug.exceptions.NotFound
+        No such layer; the message lists the study's layers.
+    """
+    if name in places.layers:
+        return places.layers[name]
+    names = ", ".join(places.layers) or "none (the study was built without places)"
+    raise NotFound(f"No place layer {name!r} in this study; its place layers are: {names}.")
+
+
+def place_question(places: ServedPlaces, month: str | None) -> dict[str, Any]:
+    """Where incidents happened: share of incidents and harm per place type, top places.
+
+    Parameters
+    ----------
+    places
+        The study's places.
+    month
+        ``YYYY-MM`` (already checked against the study) or ``None`` for the whole study.
+
+    Returns
+    -------
+    dict
+        ``month``; ``total_incidents`` and ``total_harm`` of the period; ``shares``, one
+        row per place type in priority order then ``other`` (titled "Elsewhere"), whose
+        ``share_incidents`` sum to 1 when there are incidents; ``top_places``, the named
+        places with most incidents per place type over the whole study.
+    """
+    titles = {name: layer.spec.get("title", name) for name, layer in places.layers.items()}
+    period = month or "all"
+    shares = [
+        {
+            "place_type": str(r["place_type"]),
+            "title": titles.get(str(r["place_type"]), ELSEWHERE),
+            "incidents": int(r["incidents"]),
+            "harm": round(float(r["harm"]), 3),
+            "share_incidents": round(float(r["share_incidents"]), 6),
+            "share_harm": round(float(r["share_harm"]), 6),
+        }
+        for r in places.share.to_dict("records")
+        if str(r["period"]) == period
+    ]
+    top = [
+        {
+            "place_type": str(r["place_type"]),
+            "title": titles.get(str(r["place_type"]), ELSEWHERE),
+            "rank": int(r["rank"]),
+            "place_name": str(r["place_name"]),
+            "incidents": int(r["incidents"]),
+            "harm": round(float(r["harm"]), 3),
+        }
+        for r in places.top.to_dict("records")
+    ]
+    return {
+        "month": month,
+        "total_incidents": sum(row["incidents"] for row in shares),
+        "total_harm": round(sum(row["harm"] for row in shares), 3),
+        "shares": shares,
+        "top_places": top,
+    }
+
+
 def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[str, Any]:
-    """The template context of the map page: the summary and the folium map's parts."""
+    """The map page's context: summary, folium map parts and the page script's settings.
+
+    The page script (``static/geojtai.js``) gets the place layers and the URL of the place
+    question for the month shown.
+    """
     summary = study_summary(study, cells, month)
+    page = {
+        "layers": layer_list(current_places()),
+        "summary_url": url_for("api.places_summary", month=month),
+        "month": month,
+    }
     period = _period(summary["months"], month)
     m = cell_map(
         cells,
@@ -131,7 +334,7 @@ def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[s
         attribution=current_app.config["TILES_ATTRIBUTION"],
         asset_url=request.script_root + DEFAULT_ASSET_URL,
     )
-    return {"summary": summary, "period": period, **_map_parts(m)}
+    return {"summary": summary, "period": period, "page": page, **_map_parts(m)}
 
 
 def _period(months: list[str], month: str | None) -> str:
@@ -155,6 +358,16 @@ def _map_parts(m: folium.Map) -> dict[str, str]:
 
 def _json(obj: object, status: int = 200, mimetype: str = "application/json") -> Response:
     return Response(orjson.dumps(obj), status=status, mimetype=mimetype)
+
+
+# -- set-up: read the places once per app ------------------------------------------------
+
+
+@api_bp.record_once
+def _load_app_places(state: BlueprintSetupState) -> None:
+    """Read the study's place layers when the API is registered on an app (start-up)."""
+    study: Study | None = state.app.extensions.get(STUDY_KEY)
+    state.app.extensions[PLACES_KEY] = load_places(study) if study else ServedPlaces()
 
 
 # -- maps: the page and its assets --------------------------------------------------------
@@ -220,3 +433,26 @@ def summary() -> Response:
     study = current_study()
     month = requested_month(study)
     return _json(study_summary(study, displayed_cells(study, month), month))
+
+
+@api_bp.get("/layers")
+def layers() -> Response:
+    """The study's place layers: name, title, kind, style, feature count and GeoJSON URL."""
+    return _json(layer_list(current_places()))
+
+
+@api_bp.get("/places/<name>.geojson")
+def place_geojson(name: str) -> Response:
+    """One place layer as a GeoJSON FeatureCollection; 404 names the valid layers."""
+    layer = place_layer(current_places(), name)
+    response = Response(layer.geojson, mimetype="application/geo+json")
+    response.add_etag()
+    response.make_conditional(request)
+    return response
+
+
+@api_bp.get("/places/summary")
+def places_summary() -> Response:
+    """Share of incidents and harm per place type (``?month=YYYY-MM``) and top places."""
+    study = current_study()
+    return _json(place_question(current_places(), requested_month(study)))

@@ -18,7 +18,7 @@ A built study folder holds::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "PLACE_SHARE",
     "REJECTS",
     "Study",
+    "StudyPlaces",
     "TOP_PLACES",
     "load_study",
 ]
@@ -90,6 +91,46 @@ class Study:
     def incidents(self) -> gpd.GeoDataFrame:
         """The validated incidents (internal profile only; read on demand)."""
         return gpd.read_parquet(self.path / INCIDENTS)
+
+    def places(self) -> StudyPlaces:
+        """The study's place layers and its place question (read on demand).
+
+        A study built before place layers existed gives empty tables.
+
+        Raises
+        ------
+        StudyError
+            A place file is there but cannot be read.
+        """
+        if not (self.path / PLACES).is_file() or not (self.path / LAYERS).is_file():
+            return StudyPlaces()
+        try:
+            return StudyPlaces(
+                layers=json.loads((self.path / LAYERS).read_text(encoding="utf-8")),
+                features=gpd.read_parquet(self.path / PLACES),
+                share=_table(self.path / PLACE_SHARE),
+                top=_table(self.path / TOP_PLACES),
+            )
+        except (OSError, ValueError) as exc:
+            msg = f"{self.path}: cannot read the study's places: {exc!r}"
+            raise StudyError(msg) from exc
+
+
+@dataclass(frozen=True)
+class StudyPlaces:
+    """A study's place layers (``layers.json`` specs, in priority order), their features
+    (``places.parquet``), the share of incidents per place type and the top named places."""
+
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    features: gpd.GeoDataFrame = field(
+        default_factory=lambda: gpd.GeoDataFrame({"layer": []}, geometry=[], crs=4326)
+    )
+    share: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _table(path: Path) -> pd.DataFrame:
+    return pq.read_table(path).to_pandas() if path.is_file() else pd.DataFrame()
 
 
 def load_study(path: Path | str) -> Study:
