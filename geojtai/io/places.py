@@ -83,8 +83,8 @@ def read_places(
     specs
         The layer specs that say what each place type is.
     bbox
-        ``(minx, miny, maxx, maxy)`` in EPSG:4326: only features intersecting it are read
-        (so features without geometry drop out too).
+        ``(minx, miny, maxx, maxy)`` in EPSG:4326: only features intersecting it are kept,
+        and features without geometry (kept for the caller to reject with a reason).
 
     Returns
     -------
