@@ -15,20 +15,13 @@ from click.testing import CliRunner
 
 from geojtai.cli import main
 from geojtai.io.studyfolder import load_study
+from geojtai.layers import load_layer_specs
 
 from .conftest import REAL_DATA
 
 RUTLAND = REAL_DATA / "rutland"
 CITY = REAL_DATA / "city-of-london"
-CONTEXTS = {
-    "parks",
-    "streets",
-    "shopping_centres",
-    "schools",
-    "transport_hubs",
-    "licensed_premises",
-    "other",
-}
+CONTEXTS = {spec.name for spec in load_layer_specs()} | {"other"}
 
 
 def needs(*paths: Path) -> None:

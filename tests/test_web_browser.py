@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
+
+
+@contextmanager
+def browser_page(width: int, height: int, requests: list[str], errors: list[str]) -> Iterator[Any]:
+    """A Chromium page that records every request URL and every page or console error."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            yield page
+        finally:
+            browser.close()
+
 
 # For every cell inside the view: is the canvas painted at its centre? Reads pixels back
 # from Leaflet's canvas renderer, so it proves drawing, not just that layers exist.
@@ -95,25 +112,17 @@ def test_map_draws_every_cell_offline(server: tuple[str, list[str]], tmp_path: P
     base, h3_ids = server
     requests: list[str] = []
     errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(f"{base}/", wait_until="networkidle")
-            page.wait_for_function(
-                f"() => {{ const d = ({DRAWN_CELLS})(); return d && d.painted === {len(h3_ids)}; }}",
-                timeout=15_000,
-            )
-            drawn: dict[str, Any] = page.evaluate(DRAWN_CELLS)
-            x, y = page.evaluate(CELL_SCREEN_POINT, h3_ids[-1])
-            page.mouse.move(x, y)
-            tooltip = page.locator(".leaflet-tooltip").inner_text(timeout=5_000)
-            page.screenshot(path=str(tmp_path / "map.png"))
-        finally:
-            browser.close()
+    with browser_page(1200, 800, requests, errors) as page:
+        page.goto(f"{base}/", wait_until="networkidle")
+        page.wait_for_function(
+            f"() => {{ const d = ({DRAWN_CELLS})(); return d && d.painted === {len(h3_ids)}; }}",
+            timeout=15_000,
+        )
+        drawn: dict[str, Any] = page.evaluate(DRAWN_CELLS)
+        x, y = page.evaluate(CELL_SCREEN_POINT, h3_ids[-1])
+        page.mouse.move(x, y)
+        tooltip = page.locator(".leaflet-tooltip").inner_text(timeout=5_000)
+        page.screenshot(path=str(tmp_path / "map.png"))
 
     assert drawn == {
         "n": len(h3_ids),
@@ -210,56 +219,46 @@ def test_place_layers_toggle_offline(
     counts = counts.value_counts()
     requests: list[str] = []
     errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 850})
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(f"{base}/", wait_until="networkidle")
-            page.wait_for_function(
-                "() => window.geojtaiPlaces && window.geojtaiPlaces.parks.getLayers().length > 0",
-                timeout=15_000,
-            )
-            control = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
-            legend = page.locator(".geojtai-place-legend").inner_text()
-            legend_off = page.locator(".geojtai-place-legend .is-off").all_inner_texts()
-            panel = page.locator("#geojtai-places-panel table").inner_text(timeout=5_000)
-            parks_on = page.evaluate(LAYER_STATE, "parks")
-            streets_before = page.evaluate(LAYER_STATE, "streets")
-            streets_requested_before = any("/streets.geojson" in url for url in requests)
+    with browser_page(1300, 850, requests, errors) as page:
+        page.goto(f"{base}/", wait_until="networkidle")
+        page.wait_for_function(
+            "() => window.geojtaiPlaces && window.geojtaiPlaces.parks.getLayers().length > 0",
+            timeout=15_000,
+        )
+        control = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        legend = page.locator(".geojtai-place-legend").inner_text()
+        legend_off = page.locator(".geojtai-place-legend .is-off").all_inner_texts()
+        panel = page.locator("#geojtai-places-panel table").inner_text(timeout=5_000)
+        parks_on = page.evaluate(LAYER_STATE, "parks")
+        streets_before = page.evaluate(LAYER_STATE, "streets")
+        streets_requested_before = any("/streets.geojson" in url for url in requests)
 
-            # Parks: drawn, with a tooltip naming the park; off and on with their checkbox.
-            probe: dict[str, Any] = page.evaluate(PARK_PROBE)
-            pixel_on = page.evaluate(PIXEL_AT, probe["latlng"])
-            page.mouse.move(probe["x"], probe["y"])
-            tooltip = page.locator(".leaflet-tooltip").inner_text(timeout=5_000)
-            page.mouse.move(5, 5)
-            checkbox = page.get_by_role("checkbox", name=titles["parks"])
-            checkbox.uncheck()
-            changed = f"(p) => String(({PIXEL_AT})(p.latlng)) !== String(p.on)"
-            same = f"(p) => String(({PIXEL_AT})(p.latlng)) === String(p.on)"
-            page.wait_for_function(
-                changed, arg={"latlng": probe["latlng"], "on": pixel_on}, timeout=5_000
-            )
-            parks_off = page.evaluate(LAYER_STATE, "parks")
-            pixel_off = page.evaluate(PIXEL_AT, probe["latlng"])
-            legend_parks_off = page.locator(".geojtai-place-legend .is-off").all_inner_texts()
-            checkbox.check()
-            page.wait_for_function(
-                same, arg={"latlng": probe["latlng"], "on": pixel_on}, timeout=5_000
-            )
+        # Parks: drawn, with a tooltip naming the park; off and on with their checkbox.
+        probe: dict[str, Any] = page.evaluate(PARK_PROBE)
+        pixel_on = page.evaluate(PIXEL_AT, probe["latlng"])
+        page.mouse.move(probe["x"], probe["y"])
+        tooltip = page.locator(".leaflet-tooltip").inner_text(timeout=5_000)
+        page.mouse.move(5, 5)
+        checkbox = page.get_by_role("checkbox", name=titles["parks"])
+        checkbox.uncheck()
+        changed = f"(p) => String(({PIXEL_AT})(p.latlng)) !== String(p.on)"
+        same = f"(p) => String(({PIXEL_AT})(p.latlng)) === String(p.on)"
+        page.wait_for_function(
+            changed, arg={"latlng": probe["latlng"], "on": pixel_on}, timeout=5_000
+        )
+        parks_off = page.evaluate(LAYER_STATE, "parks")
+        pixel_off = page.evaluate(PIXEL_AT, probe["latlng"])
+        legend_parks_off = page.locator(".geojtai-place-legend .is-off").all_inner_texts()
+        checkbox.check()
+        page.wait_for_function(same, arg={"latlng": probe["latlng"], "on": pixel_on}, timeout=5_000)
 
-            # Streets start off and are fetched the first time they are shown.
-            page.get_by_role("checkbox", name=titles["streets"]).check()
-            page.wait_for_function(
-                "() => window.geojtaiPlaces.streets.getLayers().length > 0", timeout=10_000
-            )
-            streets_after = page.evaluate(LAYER_STATE, "streets")
-            page.screenshot(path=str(tmp_path / "places.png"))
-        finally:
-            browser.close()
+        # Streets start off and are fetched the first time they are shown.
+        page.get_by_role("checkbox", name=titles["streets"]).check()
+        page.wait_for_function(
+            "() => window.geojtaiPlaces.streets.getLayers().length > 0", timeout=10_000
+        )
+        streets_after = page.evaluate(LAYER_STATE, "streets")
+        page.screenshot(path=str(tmp_path / "places.png"))
 
     # The layer control and the legend list every place layer; streets start off.
     assert all(any(title in label for label in control) for title in titles.values())

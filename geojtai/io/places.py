@@ -33,7 +33,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geojtai.crs import WGS84
 from geojtai.errors import CRSError, GeojtaiError, InputFileError, SettingsError
-from geojtai.io.readers import _first_line, _geo_path
+from geojtai.io.readers import _first_line, _geo_path, _in_wgs84
 from geojtai.layers import OSM_GEOMETRIES, LayerSpec, Selector, select_features
 from geojtai.settings import PlaceInput
 
@@ -306,18 +306,6 @@ def _read_layer(
         keep |= shapely.is_empty(geoms)
         geo, rows = geo[keep], rows[keep]
     return geo.reset_index(drop=True), rows
-
-
-def _in_wgs84(frame: pd.DataFrame, path: Path) -> gpd.GeoDataFrame:
-    if not isinstance(frame, gpd.GeoDataFrame):  # a layer without geometry
-        return gpd.GeoDataFrame(frame, geometry=np.full(len(frame), None, object), crs=WGS84)
-    geo: gpd.GeoDataFrame = frame
-    if geo.crs is None and geo.geometry.notna().any():
-        msg = f"{path}: the file has no coordinate reference system; save it with one"
-        raise CRSError(msg)
-    if geo.crs is not None and geo.crs.to_epsg() != 4326:
-        geo = geo.to_crs(WGS84)
-    return geo.set_crs(WGS84, allow_override=True)
 
 
 def _unreadable(path: Path, exc: BaseException) -> InputFileError:

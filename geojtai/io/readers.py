@@ -117,14 +117,26 @@ def _read_geo(path: Path, columns: Sequence[str]) -> gpd.GeoDataFrame:
     except (DataSourceError, DataLayerError, OSError, ValueError) as exc:
         msg = f"{path}: not a readable GeoJSON/GeoPackage file ({_first_line(exc)})"
         raise InputFileError(msg) from exc
-    if not isinstance(frame, gpd.GeoDataFrame):
+    return _in_wgs84(frame, path)
+
+
+def _in_wgs84(frame: pd.DataFrame, path: Path) -> gpd.GeoDataFrame:
+    """A read frame in EPSG:4326 (a table without geometry gets null geometries).
+
+    Raises
+    ------
+    CRSError
+        The file has geometries but no coordinate reference system.
+    """
+    if not isinstance(frame, gpd.GeoDataFrame):  # a layer without geometry
         return gpd.GeoDataFrame(frame, geometry=np.full(len(frame), None, object), crs=WGS84)
-    if frame.crs is None and frame.geometry.notna().any():
+    geo: gpd.GeoDataFrame = frame
+    if geo.crs is None and geo.geometry.notna().any():
         msg = f"{path}: the file has no coordinate reference system; save it with one"
         raise CRSError(msg)
-    if frame.crs is not None and frame.crs.to_epsg() != 4326:
-        frame = frame.to_crs(WGS84)
-    return frame.set_crs(WGS84, allow_override=True)
+    if geo.crs is not None and geo.crs.to_epsg() != 4326:
+        geo = geo.to_crs(WGS84)
+    return geo.set_crs(WGS84, allow_override=True)
 
 
 def _first_line(exc: BaseException) -> str:
