@@ -26,20 +26,24 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geojtai import __version__, aggregate, grid, places, schema
+from geojtai import __version__, aggregate, analysis, grid, hotspots, places, schema
 from geojtai import io as gio
 from geojtai.crs import BNG, WGS84, wgs84_to_bng
 from geojtai.errors import SchemaError
 from geojtai.io.studydir import atomic_directory
 from geojtai.io.studyfolder import (
+    ANALYSIS_FILES,
     CELL_MONTHS,
     CELLS,
+    FEATURES,
     INCIDENTS,
     LAYERS,
     MANIFEST,
     PLACE_SHARE,
     PLACES,
     REJECTS,
+    RISK_MODEL,
+    TEMPORAL_PROFILE,
     TOP_PLACES,
 )
 from geojtai.layers import BUILTIN_LAYERS_DIR, LayerSpec, load_layer_specs
@@ -47,7 +51,7 @@ from geojtai.settings import StudyInputs, StudySettings
 
 __all__ = ["BuildResult", "build_study", "STEPS"]
 
-STEPS = ("read", "validate", "index", "places", "aggregate", "write")
+STEPS = ("read", "validate", "index", "places", "aggregate", "analyse", "write")
 _VERSIONED = (
     "numpy",
     "pandas",
@@ -173,12 +177,20 @@ def build_study(
     with timer.step("aggregate"):
         table = _cell_month_table(incidents, cells, settings)
         cell_layer = _cell_layer(table, settings.resolution, region, place.cells)
-    # 5. Write everything into a fresh folder, then swap it in; the manifest comes last.
+    # 5. Hot spots, place exposures and the risk forecast of every cell.
+    with timer.step("analyse"):
+        result = analysis.analyse_cells(
+            cell_layer, table, place.features, place.specs, forecast_from=settings.forecast_from
+        )
+        cell_layer = _with_analysis(cell_layer, result)
+        profile = _profile(incidents)
+    # 6. Write everything into a fresh folder, then swap it in; the manifest comes last.
     all_rejects = pd.concat([rejects, rejects_iv, place.rejects], ignore_index=True)
     with atomic_directory(out) as tmp:
         with timer.step("write"):
             _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
             _write_places(tmp, place)
+            _write_analysis(tmp, cell_layer, result, profile)
         manifest = _manifest(
             settings,
             inputs,
@@ -192,12 +204,51 @@ def build_study(
             timer.timings,
         )
         manifest["places"] = place.summary
+        manifest["analysis"] = {
+            "messages": result.messages + [m for m in [profile.attrs.get("message")] if m],
+            "hotspot_classes": _counts(cell_layer["gi_class"]),
+            "emerging": _counts(cell_layer["emerging"]),
+            "times_known": int(profile.attrs.get("n", 0)),
+            "forecast_from": result.model.get("forecast_from"),
+            "risk_factors": (result.model.get("rtm") or {}).get("factors", []),
+        }
         manifest["outputs"] = sorted(
-            [*manifest["outputs"], PLACES, LAYERS, PLACE_SHARE, TOP_PLACES]
+            [*manifest["outputs"], PLACES, LAYERS, PLACE_SHARE, TOP_PLACES, *ANALYSIS_FILES]
         )
         gio.write_json(manifest, tmp / MANIFEST)
     manifest["timings"] = timer.timings
     return BuildResult(path=Path(out), manifest=manifest, timings=timer.timings)
+
+
+def _with_analysis(cell_layer: gpd.GeoDataFrame, result: analysis.Analysis) -> gpd.GeoDataFrame:
+    extra = result.cells.set_axis(cell_layer.index)
+    geometry = cell_layer.geometry
+    plain = pd.concat([pd.DataFrame(cell_layer.drop(columns="geometry")), extra], axis=1)
+    return gpd.GeoDataFrame(plain, geometry=geometry, crs=WGS84)
+
+
+def _profile(incidents: pd.DataFrame) -> pd.DataFrame:
+    """Hour × weekday counts of the in-scope incidents whose time of day is known."""
+    scope = incidents[incidents["in_scope"].to_numpy()]
+    occurred = pd.to_datetime(scope["occurred"], errors="coerce").to_numpy()
+    known = scope["time_known"].fillna(False).to_numpy(dtype=bool) & ~pd.isna(occurred)
+    return hotspots.temporal_profile(occurred, known)
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().sort_index().items()}
+
+
+def _write_analysis(
+    folder: Path, cell_layer: gpd.GeoDataFrame, result: analysis.Analysis, profile: pd.DataFrame
+) -> None:
+    feats = result.features.reset_index(drop=True)
+    feats.insert(0, "h3", cell_layer["h3"].to_numpy())
+    gio.write_parquet(feats, folder / FEATURES)
+    gio.write_json(result.model, folder / RISK_MODEL)
+    table = profile.reset_index().rename(columns={"index": "weekday"})
+    table.columns = [str(c) for c in table.columns]
+    gio.write_parquet(table, folder / TEMPORAL_PROFILE)
 
 
 def _validate_incidents(

@@ -107,7 +107,15 @@ def test_sample_study_manifest(sample_study: Path) -> None:
     incident_inputs = [r for r in manifest["inputs"] if r["kind"] == "incidents"]
     assert sum(r["rows_read"] for r in incident_inputs) == rows["read"]
     assert sum(r["rows_valid"] + r["rows_rejected"] for r in incident_inputs) == rows["read"]
-    assert set(manifest["timings"]) == {"read", "validate", "index", "places", "aggregate", "write"}
+    assert set(manifest["timings"]) == {
+        "read",
+        "validate",
+        "index",
+        "places",
+        "aggregate",
+        "analyse",
+        "write",
+    }
     assert manifest["versions"]["h3ronpy"]
     study = load_study(sample_study)
     assert study.cells["count"].sum() == rows["in_scope"]

@@ -11,6 +11,10 @@ A built study folder holds::
     layers.json          the place-layer specs used (titles, kinds, map styles)
     place_share.parquet  share of incidents and harm per place type, overall and per month
     top_places.parquet   the named places with most incidents, per place type
+    features.parquet     the place-exposure (risk-terrain) features of every cell
+    risk_model.json      the fitted risk models: factors with their RRVs, settings
+    temporal_profile.parquet  incidents by weekday × hour (where the time is known)
+    evaluation.json      the last backtest (``geojtai evaluate``)
 
 ``h3`` is a hex string in every file. Nothing here recomputes the core.
 """
@@ -29,16 +33,21 @@ import pyarrow.parquet as pq
 from geojtai.errors import StudyError
 
 __all__ = [
+    "ANALYSIS_FILES",
     "CELLS",
     "CELL_MONTHS",
+    "EVALUATION",
+    "FEATURES",
     "INCIDENTS",
     "LAYERS",
     "MANIFEST",
     "PLACES",
     "PLACE_SHARE",
     "REJECTS",
+    "RISK_MODEL",
     "Study",
     "StudyPlaces",
+    "TEMPORAL_PROFILE",
     "TOP_PLACES",
     "load_study",
 ]
@@ -52,6 +61,11 @@ PLACES = "places.parquet"
 LAYERS = "layers.json"
 PLACE_SHARE = "place_share.parquet"
 TOP_PLACES = "top_places.parquet"
+FEATURES = "features.parquet"
+RISK_MODEL = "risk_model.json"
+TEMPORAL_PROFILE = "temporal_profile.parquet"
+EVALUATION = "evaluation.json"
+ANALYSIS_FILES = (FEATURES, RISK_MODEL, TEMPORAL_PROFILE)
 _REQUIRED = (MANIFEST, CELLS, CELL_MONTHS)
 
 
