@@ -29,6 +29,7 @@ __all__ = [
     "month_range",
     "study_forecasters",
     "study_panel",
+    "truth_matrix",
 ]
 
 HOTSPOT_COLUMNS = (
@@ -256,6 +257,13 @@ def study_panel(cell_layer: gpd.GeoDataFrame, table: pd.DataFrame) -> tuple[Any,
         area=grid.cell_areas_m2(cells) * layer["area_fraction"].to_numpy(dtype=float),
     )
     return panel, np.flatnonzero(inside)
+
+
+def truth_matrix(intensity: pd.DataFrame, panel: Any) -> np.ndarray:
+    """A synthetic town's expected counts (``h3``, ``month``, ``expected``) on the panel."""
+    wide = intensity.pivot_table(index="h3", columns="month", values="expected", aggfunc="sum")
+    h3 = grid.cells_to_hex(panel.cells)
+    return wide.reindex(index=h3, columns=list(panel.months)).fillna(0.0).to_numpy(dtype=float)
 
 
 def study_forecasters(

@@ -112,6 +112,11 @@ def _parse_labelled(values: tuple[str, ...]) -> list[tuple[Path, str | None]]:
 )
 @click.option("--area", type=click.Path(path_type=Path), help="Study area boundary file.")
 @click.option("--resolution", type=int, help="H3 resolution, 6..12 (default 9).")
+@click.option(
+    "--forecast-from",
+    metavar="YYYY-MM",
+    help="Forecast this month on: the risk models fit on earlier months only.",
+)
 @click.option("--name", help="Study title shown on maps.")
 @click.option(
     "--all-categories", is_flag=True, help="Count every category, not only serious violence."
@@ -125,6 +130,7 @@ def build(
     layers: Path | None,
     area: Path | None,
     resolution: int | None,
+    forecast_from: str | None,
     name: str | None,
     all_categories: bool,
     out: Path,
@@ -143,7 +149,11 @@ def build(
         settings, inputs = (
             load_study_toml(study_toml) if study_toml else (StudySettings(), StudyInputs())
         )
-        changes: dict[str, Any] = {"resolution": resolution, "name": name}
+        changes: dict[str, Any] = {
+            "resolution": resolution,
+            "name": name,
+            "forecast_from": forecast_from,
+        }
         settings = settings.with_options(**changes)
         if all_categories:
             settings = replace(settings, categories=None)
@@ -193,6 +203,34 @@ def _print_places(summary: dict[str, Any] | None) -> None:
     for kind, names in summary.get("top_places", {}).items():
         shown = "; ".join(f"{name} ({n})" for name, n in names[:3])
         click.echo(f"  top {kind}: {shown}")
+
+
+@main.command()
+@click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--test-months", type=click.IntRange(1, 120), default=6, show_default=True,
+    help="Months at the end of the study that are forecast, one origin at a time.",
+)  # fmt: skip
+@click.option("--horizon", type=click.IntRange(1, 24), default=1, show_default=True)
+@click.option(
+    "--oracle",
+    "truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A synthetic town's truth/intensity.parquet: adds the oracle, the bound on every "
+    "method, and scores against the expected counts too.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def evaluate(
+    study_dir: Path, test_months: int, horizon: int, truth: Path | None, as_json: bool
+) -> None:
+    """Backtest the risk models against baselines: hit rate, PAI, PEI, RRI."""
+    import json
+
+    from geojtai.study import evaluate_study
+
+    with _errors():
+        out = evaluate_study(study_dir, test_months=test_months, horizon=horizon, truth=truth)
+    click.echo(json.dumps(out["report"], indent=1) if as_json else out["text"])
 
 
 @main.command()

@@ -242,6 +242,7 @@ class ContextualRiskModel(BaseEstimator):
 
     def predict(self, X: pd.DataFrame, exposure: np.ndarray | float = 1.0) -> np.ndarray:
         """Expected incidents per cell (per month × share inside the region by default)."""
+        check_is_fitted(self, "features_")
         return np.exp(self.intercept_) * self.relative_risk(X) * np.asarray(exposure)
 
     def explain(self, X: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
@@ -266,7 +267,7 @@ class ContextualRiskModel(BaseEstimator):
             hit = rank == slot
             first = hit.argmax(axis=1) if ordered else np.zeros(n, dtype=int)
             col = np.where(hit.any(axis=1), first, len(ordered))
-            out[f"factor_{slot}"] = names[col]
+            out[f"factor_{slot}"] = pd.Series(names[col], index=X.index, dtype=object)
             out[f"rrv_{slot}"] = np.round(rrvs[col], 3)
         out["relative_risk"] = self.relative_risk(X)
         return pd.DataFrame(out, index=X.index)

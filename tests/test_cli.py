@@ -127,3 +127,36 @@ def test_build_with_an_unknown_place_layer_fails_cleanly(tmp_path: Path) -> None
     assert "geojtai: error:" in result.stderr and "playgrounds" in result.stderr
     assert "parks" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "study").exists()
+
+
+def test_evaluate_prints_the_backtest(sample_study: Path) -> None:
+    truth = SAMPLE_DATA / "truth" / "intensity.parquet"
+    result = CliRunner().invoke(
+        main, ["evaluate", str(sample_study), "--test-months", "3", "--oracle", str(truth)]
+    )
+    assert result.exit_code == 0, result.output
+    for method in ("last_period", "rolling_mean", "prospective", "kde", "rtm", "boosted", "oracle"):
+        assert method in result.output
+    assert "scored against the expected counts" in result.output
+    as_json = CliRunner().invoke(main, ["evaluate", str(sample_study), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    import json
+
+    report = json.loads(as_json.output)
+    assert report["test_months"] == 6 and len(report["observed"]["origins"]) == 6
+
+
+def test_bad_forecast_month_and_missing_study_fail_cleanly(tmp_path: Path) -> None:
+    bad = run(
+        "build",
+        "--incidents",
+        str(SAMPLE_DATA / "incidents_police.csv"),
+        "--forecast-from",
+        "1999-01",
+        "--out",
+        str(tmp_path / "s"),
+    )
+    assert bad.returncode == 2 and "forecast-from 1999-01 is not possible" in bad.stderr
+    missing = run("evaluate", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "no study folder here" in missing.stderr
+    assert "Traceback" not in bad.stderr + missing.stderr

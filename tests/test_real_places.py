@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from geojtai.cli import main
 from geojtai.io.studyfolder import load_study
 from geojtai.layers import load_layer_specs
+from geojtai.study import evaluate_study
 
 from .conftest import REAL_DATA
 
@@ -120,3 +121,16 @@ def test_city_of_london_files_give_places_and_every_incident_a_context(
     assert share["shopping_centres"]["incidents"] > 100  # "On or near Shopping Area"
     assert share["parks"]["incidents"] > 0
     assert "Bishopsgate" in output
+
+
+def test_city_of_london_backtest_model_beats_every_baseline(city: tuple[Path, str]) -> None:
+    """24 months of police.uk serious violence; the last 6 months forecast one at a time."""
+    out, _ = city
+    result = evaluate_study(out, test_months=6)
+    print(result["text"])  # the methods side by side (pytest -s)
+    summary = pd.DataFrame(result["report"]["observed"]["summary"])
+    at5 = summary[summary["share"] == 0.05].set_index("method")["pai"]
+    baselines = ["last_period", "rolling_mean", "prospective", "kde"]
+    assert at5["boosted"] > at5[baselines].max(), at5.to_dict()
+    model = load_study(out).manifest["analysis"]
+    assert model["forecast_from"] == "2026-01"

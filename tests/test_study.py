@@ -20,7 +20,7 @@ from geojtai.settings import (
     StudySettings,
     load_study_toml,
 )
-from geojtai.study import build_study
+from geojtai.study import build_study, evaluate_study
 
 from .conftest import SAMPLE_DATA
 
@@ -263,3 +263,55 @@ def test_a_study_layers_folder_adds_a_place_type(tiny_csv: Path, tmp_path: Path)
     assert "n_youth_clubs" in study.cells.columns
     assert result.manifest["places"]["share"]["youth_clubs"]["incidents"] == 3
     assert study.incidents()["place_name"].tolist().count("The Hub") == 3
+
+
+# --------------------------------------------------------------------------- risk
+
+
+def test_sample_risk_model_recovers_the_true_factors(sample_study: Path) -> None:
+    truth = json.loads((SAMPLE_DATA / "truth" / "truth.json").read_text())
+    true = {f["layer"]: f["rrv"] for f in truth["factors"] if f["rrv"] > 1}
+    model = json.loads((sample_study / "risk_model.json").read_text())
+    factors = model["rtm"]["factors"]
+    # Ranked by RRV, the top three are the true top three, in the true order.
+    order = sorted(true, key=lambda layer: -true[layer])
+    assert [f["layer"] for f in factors[:3]] == order[:3]
+    for f in factors:
+        assert f["rrv"] == pytest.approx(true[f["layer"]], rel=0.15), f
+    # The decoy (primary roads, RRV 1.0) is not kept.
+    assert "streets" not in {f["layer"] for f in factors}
+    cells = load_study(sample_study).cells
+    assert cells["risk"].ge(0).all() and cells["risk"].notna().all()
+    top = cells.sort_values("risk_rtm", ascending=False).iloc[0]
+    assert "shopping centres" in top["risk_factors"] and "×2." in top["risk_factors"]
+    assert {"hot spot 99%", "not significant"} <= set(cells["gi_class"])
+    assert cells["emerging"].notna().all()
+
+
+def test_sample_backtest_against_the_oracle(sample_study: Path) -> None:
+    out = evaluate_study(
+        sample_study, test_months=12, truth=SAMPLE_DATA / "truth" / "intensity.parquet"
+    )
+    report = out["report"]
+    for scored in ("observed", "expected"):
+        summary = pd.DataFrame(report[scored]["summary"])
+        at5 = summary[summary["share"] == 0.05].set_index("method")
+        best_model = at5.loc[["rtm", "boosted"], "pei"].max()
+        assert best_model >= 0.8 * at5.loc["oracle", "pei"], scored
+    # Scored against the expected counts, no method beats the oracle anywhere.
+    expected = pd.DataFrame(report["expected"]["summary"])
+    oracle = expected[expected["method"] == "oracle"].set_index("share")["pai"]
+    for _, row in expected.iterrows():
+        assert row["pai"] <= oracle[row["share"]] + 1e-9, row["method"]
+    assert "oracle" in out["text"] and "RRI" in out["text"]
+    assert (sample_study / "evaluation.json").is_file()
+
+
+def test_forecast_from_fits_on_earlier_months_only(tiny_csv: Path, tmp_path: Path) -> None:
+    inputs = StudyInputs(incidents=(IncidentInput(tiny_csv),))
+    with pytest.raises(GeojtaiError, match="forecast-from 2024-01 is not possible"):
+        build_study(StudySettings(forecast_from="2024-01"), inputs, tmp_path / "a")
+    result = build_study(StudySettings(), inputs, tmp_path / "b")
+    assert result.manifest["analysis"]["forecast_from"] == "2024-03"
+    model = json.loads((tmp_path / "b" / "risk_model.json").read_text())
+    assert model["fitted_on"] == ["2024-01", "2024-02"]

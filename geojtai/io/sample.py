@@ -38,11 +38,11 @@ import pyarrow.parquet as pq
 import shapely
 from shapely.geometry import mapping
 
-from geojtai.errors import CRSError
+from geojtai.errors import CRSError, InputFileError
 from geojtai.io.writers import atomic_write_bytes
 from geojtai.synth import FACTORS, PLACE_LAYERS, TOWN_NAME, SampleTown
 
-__all__ = ["SAMPLE_FILES", "write_sample"]
+__all__ = ["SAMPLE_FILES", "read_intensity", "write_sample"]
 
 SAMPLE_FILES: tuple[str, ...] = (
     "README.md",
@@ -334,3 +334,24 @@ months and `footprint_h3`/`ring_h3` cells), `high_risk_places_rule`, `high_risk_
 places by relative risk and the interventions covering them), `gap_rule`, `gaps`,
 `bad_row_rules`, `bad_rows`, `ed_police_duplicates`, `counts`.
 """
+
+
+def read_intensity(path: Path) -> pd.DataFrame:
+    """A synthetic town's true intensity (``truth/intensity.parquet``): ``h3``, ``month``,
+    ``expected`` and the other truth columns.
+
+    Raises
+    ------
+    InputFileError
+        The file is missing or not the sample town's intensity table.
+    """
+    try:
+        table = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowInvalid) as exc:
+        msg = f"{path}: not a readable truth intensity table ({exc})"
+        raise InputFileError(msg) from exc
+    missing = sorted({"h3", "month", "expected"} - set(table.columns))
+    if missing:
+        msg = f"{path}: not a truth intensity table (missing columns {missing})"
+        raise InputFileError(msg)
+    return table
