@@ -315,3 +315,34 @@ def test_forecast_from_fits_on_earlier_months_only(tiny_csv: Path, tmp_path: Pat
     assert result.manifest["analysis"]["forecast_from"] == "2024-03"
     model = json.loads((tmp_path / "b" / "risk_model.json").read_text())
     assert model["fitted_on"] == ["2024-01", "2024-02"]
+
+
+def test_sparse_data_gives_messages_not_nans(tmp_path: Path) -> None:
+    path = tmp_path / "one_month.csv"
+    path.write_text(
+        "id,occurred,lat,lon,category\n"
+        "a,2024-05-05,51.5,-0.1,robbery\n"
+        "b,2024-05-09,51.5,-0.1,robbery\n",
+        encoding="utf-8",
+    )
+    result = build_study(
+        StudySettings(), StudyInputs(incidents=(IncidentInput(path),)), tmp_path / "s"
+    )
+    messages = " ".join(result.manifest["analysis"]["messages"])
+    assert "too few for hot-spot statistics" in messages
+    assert "no risk forecast" in messages
+    cells = load_study(tmp_path / "s").cells
+    columns = ["gi_z", "gi_p", "gi_class", "emerging", "risk", "risk_rtm", "relative_risk"]
+    assert not cells[columns].isna().any().any()
+    assert set(cells["gi_class"]) == {"not significant"}
+
+
+def test_sample_hot_spots_sit_where_the_true_risk_is(sample_study: Path) -> None:
+    truth = pd.read_parquet(SAMPLE_DATA / "truth" / "cells.parquet")[["h3", "relative_risk"]]
+    cells = load_study(sample_study).cells.merge(truth.rename(columns={"relative_risk": "true"}))
+    hot = cells["gi_bin"] >= 2
+    assert hot.sum() >= 5
+    assert cells.loc[hot, "true"].mean() > 2 * cells.loc[~hot, "true"].mean()
+    # The riskiest cells by the model are the riskiest in truth (rank correlation).
+    rho = cells[["relative_risk", "true"]].corr(method="spearman").iloc[0, 1]
+    assert rho > 0.8
