@@ -44,6 +44,7 @@ HOTSPOT_COLUMNS = (
     "trend_z",
     "trend_p",
 )
+HARM_HOTSPOT_COLUMNS = ("harm_gi_z", "harm_gi_bin", "harm_gi_class")
 RISK_COLUMNS = ("risk", "risk_rtm", "relative_risk", "risk_factors")
 MIN_HISTORY = 2  # months before the forecast origin the models need
 
@@ -66,8 +67,10 @@ def month_range(months: Sequence[str]) -> list[str]:
     return list(aggregate.month_labels(np.arange(index.min(), index.max() + 1)))
 
 
-def _count_matrix(table: pd.DataFrame, h3: np.ndarray, months: list[str]) -> np.ndarray:
-    wide = table.pivot_table(index="h3", columns="month", values="count", aggfunc="sum")
+def _count_matrix(
+    table: pd.DataFrame, h3: np.ndarray, months: list[str], value: str = "count"
+) -> np.ndarray:
+    wide = table.pivot_table(index="h3", columns="month", values=value, aggfunc="sum")
     return wide.reindex(index=h3, columns=months).fillna(0.0).to_numpy(dtype=float)
 
 
@@ -106,6 +109,10 @@ def analyse_cells(
     # 1. Hot spots over the whole study, and emerging ones month by month.
     spots = hotspots.hotspots(cells, counts, k=1)
     messages = [m for m in [spots.attrs.get("message", "")] if m]
+    # ... and of harm: where the most serious violence concentrates.
+    harm = _count_matrix(table, h3, months, "harm") if "harm" in table else counts
+    harm_spots = hotspots.hotspots(cells, harm.sum(axis=1, keepdims=True), k=1)
+    harm_spots = harm_spots[["gi_z", "gi_bin", "gi_class"]].add_prefix("harm_")
     # 2. Place exposures of every cell (RTM features).
     x, y = wgs84_to_bng(cell_layer["lat"].to_numpy(float), cell_layer["lon"].to_numpy(float))
     static = features.place_features(x, y, cell_layer.reset_index(drop=True), places, specs)
@@ -116,7 +123,11 @@ def analyse_cells(
     messages += [note] if note else []
     model.update({"forecast_from": _label(months, origin), "fitted_on": months[:origin]})
     out = pd.concat(
-        [spots[list(HOTSPOT_COLUMNS)].reset_index(drop=True), forecast.reset_index(drop=True)],
+        [
+            spots[list(HOTSPOT_COLUMNS)].reset_index(drop=True),
+            harm_spots.reset_index(drop=True),
+            forecast.reset_index(drop=True),
+        ],
         axis=1,
     )
     return Analysis(cells=out, features=static, model=model, messages=messages)

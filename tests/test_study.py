@@ -342,6 +342,8 @@ def test_sample_hot_spots_sit_where_the_true_risk_is(sample_study: Path) -> None
     cells = load_study(sample_study).cells.merge(truth.rename(columns={"relative_risk": "true"}))
     hot = cells["gi_bin"] >= 2
     assert hot.sum() >= 5
+    # Harm hot spots (harm-weighted totals) largely coincide with count hot spots here.
+    assert ((cells["harm_gi_bin"] >= 2) & hot).sum() >= 0.8 * hot.sum()
     assert cells.loc[hot, "true"].mean() > 2 * cells.loc[~hot, "true"].mean()
     # The riskiest cells by the model are the riskiest in truth (rank correlation).
     rho = cells[["relative_risk", "true"]].corr(method="spearman").iloc[0, 1]
