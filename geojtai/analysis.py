@@ -16,8 +16,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geojtai import aggregate, evaluate, features, grid, hotspots, risk
-from geojtai.crs import wgs84_to_bng
+from geojtai import aggregate, coverage, evaluate, features, grid, hotspots, risk
+from geojtai.crs import WGS84, wgs84_to_bng
 from geojtai.errors import SettingsError
 from geojtai.layers import LayerSpec
 
@@ -25,7 +25,9 @@ __all__ = [
     "HOTSPOT_COLUMNS",
     "RISK_COLUMNS",
     "Analysis",
+    "Deployment",
     "analyse_cells",
+    "analyse_interventions",
     "month_range",
     "study_forecasters",
     "study_panel",
@@ -291,3 +293,141 @@ def study_forecasters(
     out["rtm"] = risk.rtm_forecaster(static, share, specs_groups)
     out["boosted"] = risk.boosted_forecaster(static, share, neighbours)
     return out
+
+
+# --------------------------------------------------------------------------- interventions
+
+
+@dataclass
+class Deployment:
+    """What the interventions add to a study: cell columns, gaps and the coverage figures."""
+
+    cells: pd.DataFrame  # one row per cell: agencies_now, interventions_now, intervention_ids
+    gaps: pd.DataFrame  # coverage.gaps rows with place, explanation and trend columns
+    summary: dict[str, Any] = field(default_factory=dict)
+    footprints: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _groups(values: pd.Series) -> dict[str, np.ndarray]:
+    """Each distinct ``;``-separated value → mask of the interventions that have it."""
+    split = values.fillna("").astype(str).str.split(";")
+    names = sorted({v.strip() for parts in split for v in parts if v.strip()})
+    return {
+        n: split.map(lambda parts, n=n: n in [p.strip() for p in parts]).to_numpy() for n in names
+    }
+
+
+def analyse_interventions(
+    cell_layer: gpd.GeoDataFrame,
+    table: pd.DataFrame,
+    interventions: gpd.GeoDataFrame,
+    *,
+    resolution: int,
+) -> Deployment:
+    """Coverage of risk by the interventions active in the latest month, and the gaps.
+
+    Risk is the study's ``risk`` column (expected incidents next month).
+    """
+    h3 = cell_layer["h3"].to_numpy(dtype=object)
+    cells = grid.cells_from_hex(h3)
+    months = month_range(table["month"].astype(str).unique().tolist())
+    risk_now = cell_layer["risk"].to_numpy(dtype=float)
+    # 1. Footprints and active months of every intervention.
+    fp = coverage.footprints(
+        np.asarray(interventions.geometry.array, dtype=object),
+        interventions["radius_m"].to_numpy(dtype=float),
+        resolution=resolution,
+    )
+    active = coverage.active_months(
+        interventions["start_month"].astype(str).to_numpy(),
+        interventions["end_month"].to_numpy(dtype=object),
+        months,
+    )
+    agencies = interventions["agencies"].fillna("").astype(str).to_numpy()
+    now = active[:, -1]
+    depth, count = coverage.agency_depth(fp, agencies, now, cells)
+    # 2. Coverage of risk now: overall, and by agency, intervention type and place type.
+    summary: dict[str, Any] = {
+        "period": months[-1],
+        "overall": coverage.coverage_summary(risk_now, depth),
+    }
+    for key, column in (
+        ("by_agency", "agencies"),
+        ("by_type", "type"),
+        ("by_place_type", "place_types"),
+    ):
+        summary[key] = {
+            name: coverage.coverage_summary(
+                risk_now, coverage.agency_depth(fp, agencies, now & mask, cells)[0]
+            )
+            | {"interventions": int((now & mask).sum())}
+            for name, mask in _groups(interventions[column]).items()
+        }
+    summary["by_month"] = _monthly(table, h3, months, fp, agencies, active, cells)
+    summary["active_now"] = int(now.sum())
+    # 3. Gaps: high-risk cells with no or single-agency coverage now.
+    found = coverage.gaps(cells, risk_now, depth)
+    return Deployment(
+        cells=pd.DataFrame(
+            {
+                "agencies_now": depth.astype(int),
+                "interventions_now": count.astype(int),
+                "intervention_ids": _ids_per_cell(fp, interventions["id"], now, cells),
+            }
+        ),
+        gaps=_describe_gaps(found, cell_layer, table, months),
+        summary=summary,
+        footprints=fp,
+    )
+
+
+def _ids_per_cell(
+    fp: pd.DataFrame, ids: pd.Series, active: np.ndarray, cells: np.ndarray
+) -> np.ndarray:
+    live = fp[active[fp["item"].to_numpy()]]
+    live = live.assign(id=ids.astype(str).to_numpy()[live["item"].to_numpy()])
+    joined = live.groupby("cell")["id"].agg(lambda s: ";".join(sorted(s)))  # per covered cell
+    return joined.reindex(cells).fillna("").to_numpy(dtype=object)
+
+
+def _monthly(
+    table: pd.DataFrame,
+    h3: np.ndarray,
+    months: list[str],
+    fp: pd.DataFrame,
+    agencies: np.ndarray,
+    active: np.ndarray,
+    cells: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Per month: interventions active, cells covered, share of that month's harm inside."""
+    harm = _count_matrix(table, h3, months, "harm" if "harm" in table else "count")
+    rows = []
+    for t, month in enumerate(months):  # one pass per month (36), vectorised over cells
+        depth, _ = coverage.agency_depth(fp, agencies, active[:, t], cells)
+        total = harm[:, t].sum()
+        rows.append(
+            {
+                "month": month,
+                "active": int(active[:, t].sum()),
+                "cells_covered": int((depth > 0).sum()),
+                "harm_covered": round(float(harm[depth > 0, t].sum() / total), 4) if total else 0.0,
+            }
+        )
+    return rows
+
+
+def _describe_gaps(
+    found: pd.DataFrame, cell_layer: gpd.GeoDataFrame, table: pd.DataFrame, months: list[str]
+) -> pd.DataFrame:
+    """The gap rows with their place, what raises their risk and their recent trend."""
+    pos = found["position"].to_numpy(dtype=int)
+    layer = cell_layer.iloc[pos].reset_index(drop=True)
+    counts = _count_matrix(table, layer["h3"].to_numpy(dtype=object), months)
+    recent = counts[:, -3:].sum(axis=1)
+    before = counts[:, -6:-3].sum(axis=1)
+    keep = ["h3", "place_type", "place_name", "risk_factors", "emerging", "gi_class", "count"]
+    out = pd.concat([found.drop(columns=["position", "cell"]).reset_index(drop=True),
+                     layer[[c for c in keep if c in layer]]], axis=1)  # fmt: skip
+    out["last_3_months"] = recent.astype(int)
+    out["previous_3_months"] = before.astype(int)
+    return gpd.GeoDataFrame(out, geometry=layer.geometry.to_numpy(), crs=WGS84)

@@ -181,6 +181,30 @@ def _print_summary(manifest: dict[str, Any], out: Path) -> None:
     for reason, n in manifest.get("reject_reasons", {}).items():
         click.echo(f"  rejected: {n} × {reason}")
     _print_places(manifest.get("places"))
+    _print_coverage(manifest.get("coverage"))
+
+
+def _print_coverage(headline: dict[str, Any] | None) -> None:
+    """Is place-based work where the risk is? The latest month's coverage and the gaps."""
+    if not headline:
+        return
+    top = headline["top_10pct"]
+    click.echo(
+        f"coverage in {headline['period']}: {headline['active_now']} interventions active; "
+        f"top 10 % risk cells covered {top.get('covered', 0):.0%} (no agency "
+        f"{top.get('no_agency', 0):.0%}, one {top.get('one_agency', 0):.0%}, two or more "
+        f"{top.get('two_or_more', 0):.0%}); risk inside covered cells "
+        f"{headline['risk_covered']:.0%}; concentration index {headline['concentration_index']:+.2f}"
+    )
+    click.echo(
+        f"  gaps: {headline['gap_cells']} high-risk cells with no or single-agency cover, in "
+        f"{headline['gap_clusters']} clusters"
+    )
+    for gap in headline["top_gaps"]:
+        where = gap.get("place_name") or gap.get("place_type") or "unnamed place"
+        click.echo(
+            f"  gap {gap['cluster']}: {where} ({gap.get('place_type')}), risk {gap['risk']:.2f}"
+        )
 
 
 def _print_places(summary: dict[str, Any] | None) -> None:

@@ -36,8 +36,10 @@ from geojtai.io.studyfolder import (
     ANALYSIS_FILES,
     CELL_MONTHS,
     CELLS,
+    COVERAGE,
     EVALUATION,
     FEATURES,
+    GAPS,
     INCIDENTS,
     LAYERS,
     MANIFEST,
@@ -187,6 +189,15 @@ def build_study(
         )
         cell_layer = _with_analysis(cell_layer, result)
         profile = _profile(incidents)
+        deployment = (
+            analysis.analyse_interventions(
+                cell_layer, table, interventions, resolution=settings.resolution
+            )
+            if interventions is not None and len(interventions)
+            else None
+        )
+        if deployment is not None:
+            cell_layer = _with_analysis(cell_layer, deployment)
     # 6. Write everything into a fresh folder, then swap it in; the manifest comes last.
     all_rejects = pd.concat([rejects, rejects_iv, place.rejects], ignore_index=True)
     with atomic_directory(out) as tmp:
@@ -194,6 +205,9 @@ def build_study(
             _write_tables(tmp, incidents, table, cell_layer, interventions, all_rejects)
             _write_places(tmp, place)
             _write_analysis(tmp, cell_layer, result, profile)
+            if deployment is not None:
+                gio.write_geoparquet(deployment.gaps, tmp / GAPS)
+                gio.write_json(deployment.summary, tmp / COVERAGE)
         manifest = _manifest(
             settings,
             inputs,
@@ -217,13 +231,43 @@ def build_study(
         }
         manifest["outputs"] = sorted(
             [*manifest["outputs"], PLACES, LAYERS, PLACE_SHARE, TOP_PLACES, *ANALYSIS_FILES]
+            + ([GAPS, COVERAGE] if deployment is not None else [])
         )
+        if deployment is not None:
+            manifest["coverage"] = _coverage_headline(deployment)
         gio.write_json(manifest, tmp / MANIFEST)
     manifest["timings"] = timer.timings
     return BuildResult(path=Path(out), manifest=manifest, timings=timer.timings)
 
 
-def _with_analysis(cell_layer: gpd.GeoDataFrame, result: analysis.Analysis) -> gpd.GeoDataFrame:
+def _coverage_headline(deployment: analysis.Deployment) -> dict[str, Any]:
+    overall = deployment.summary["overall"]
+    gaps = deployment.gaps
+    top = (
+        gaps.drop_duplicates("cluster")
+        .sort_values("cluster")
+        .head(5)[["cluster", "place_type", "place_name", "risk"]]
+        if len(gaps)
+        else gaps
+    )
+    return {
+        "period": deployment.summary["period"],
+        "active_now": deployment.summary["active_now"],
+        "top_10pct": overall["top"].get("10%", {}),
+        "risk_covered": overall["risk_covered"],
+        "concentration_index": overall["concentration_index"],
+        "gap_cells": len(gaps),
+        "gap_clusters": int(gaps["cluster"].nunique()) if len(gaps) else 0,
+        "top_gaps": [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+            for row in top.astype(object).where(top.notna(), None).to_dict("records")
+        ],
+    }
+
+
+def _with_analysis(
+    cell_layer: gpd.GeoDataFrame, result: analysis.Analysis | analysis.Deployment
+) -> gpd.GeoDataFrame:
     extra = result.cells.set_axis(cell_layer.index)
     geometry = cell_layer.geometry
     plain = pd.concat([pd.DataFrame(cell_layer.drop(columns="geometry")), extra], axis=1)

@@ -15,6 +15,8 @@ A built study folder holds::
     risk_model.json      the fitted risk models: factors with their RRVs, settings
     temporal_profile.parquet  incidents by weekday × hour (where the time is known)
     evaluation.json      the last backtest (``geojtai evaluate``)
+    gaps.parquet         high-risk cells with no or single-agency coverage (GeoParquet)
+    coverage.json        coverage of risk by the interventions: overall, by agency, type, month
 
 ``h3`` is a hex string in every file. Nothing here recomputes the core.
 """
@@ -35,9 +37,11 @@ from geojtai.errors import StudyError
 __all__ = [
     "ANALYSIS_FILES",
     "CELLS",
+    "COVERAGE",
     "CELL_MONTHS",
     "EVALUATION",
     "FEATURES",
+    "GAPS",
     "INCIDENTS",
     "LAYERS",
     "MANIFEST",
@@ -65,6 +69,8 @@ FEATURES = "features.parquet"
 RISK_MODEL = "risk_model.json"
 TEMPORAL_PROFILE = "temporal_profile.parquet"
 EVALUATION = "evaluation.json"
+GAPS = "gaps.parquet"
+COVERAGE = "coverage.json"
 ANALYSIS_FILES = (FEATURES, RISK_MODEL, TEMPORAL_PROFILE)
 _REQUIRED = (MANIFEST, CELLS, CELL_MONTHS)
 
