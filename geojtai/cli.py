@@ -259,6 +259,27 @@ def evaluate(
 
 @main.command()
 @click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--teams", type=click.IntRange(1, 1000), required=True, help="Teams to place.")
+@click.option(
+    "--radius-m", type=click.FloatRange(min=1, max=5000), required=True,
+    help="Each team's footprint: cells whose centres are within this distance.",
+)  # fmt: skip
+@click.option(
+    "--place-types",
+    multiple=True,
+    help="Only sites in these place types (parks, shopping_centres, ...); repeatable.",
+)
+def plan(study_dir: Path, teams: int, radius_m: float, place_types: tuple[str, ...]) -> None:
+    """Suggest deployments that cover the most expected harm (greedy maximum coverage)."""
+    from geojtai.study import plan_study
+
+    with _errors():
+        out = plan_study(study_dir, teams=teams, radius_m=radius_m, place_types=place_types)
+    click.echo(out["text"])
+
+
+@main.command()
+@click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
 def serve(study_dir: Path, host: str, port: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -26,10 +26,10 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geojtai import __version__, aggregate, analysis, evaluate, grid, hotspots, places, schema
+from geojtai import __version__, aggregate, analysis, evaluate, grid, hotspots, places, plan, schema
 from geojtai import io as gio
 from geojtai.crs import BNG, WGS84, wgs84_to_bng
-from geojtai.errors import SchemaError
+from geojtai.errors import SchemaError, SettingsError
 from geojtai.features import layer_of
 from geojtai.io.studydir import atomic_directory
 from geojtai.io.studyfolder import (
@@ -45,6 +45,7 @@ from geojtai.io.studyfolder import (
     MANIFEST,
     PLACE_SHARE,
     PLACES,
+    PLAN,
     REJECTS,
     RISK_MODEL,
     TEMPORAL_PROFILE,
@@ -54,7 +55,7 @@ from geojtai.io.studyfolder import (
 from geojtai.layers import BUILTIN_LAYERS_DIR, LayerSpec, load_layer_specs, parse_layer_spec
 from geojtai.settings import StudyInputs, StudySettings
 
-__all__ = ["BuildResult", "build_study", "evaluate_study", "STEPS"]
+__all__ = ["BuildResult", "build_study", "evaluate_study", "plan_study", "STEPS"]
 
 STEPS = ("read", "validate", "index", "places", "aggregate", "analyse", "write")
 _VERSIONED = (
@@ -691,3 +692,92 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {str(k): (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
         for row in clean.to_dict("records")
     ]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_study(
+    path: Path,
+    *,
+    teams: int,
+    radius_m: float,
+    place_types: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Suggest where ``teams`` teams of footprint ``radius_m`` would cover most expected harm.
+
+    The value of a cell is its forecast incidents (``risk``) times its harm per incident
+    (the study's mean where the cell has no history); cells that existing work covers now
+    count nothing; sites must lie in cells of the given place types (any when empty).
+    Writes ``plan.json`` into the study folder.
+
+    Returns
+    -------
+    dict
+        ``text`` (a table for a terminal) and ``report`` (what ``plan.json`` holds).
+    """
+    study = load_study(path)
+    cells = study.cells[study.cells["area_fraction"].to_numpy(dtype=float) > 0].reset_index(
+        drop=True
+    )
+    allowed = _allowed_sites(cells, place_types, [d["name"] for d in study.places().layers])
+    value = _expected_harm(cells)
+    covered = cells["agencies_now"].to_numpy() > 0 if "agencies_now" in cells else None
+    x, y = wgs84_to_bng(cells["lat"].to_numpy(float), cells["lon"].to_numpy(float))
+    footprints = plan.site_footprints(np.asarray(x), np.asarray(y), radius_m=radius_m)
+    chosen = plan.suggest(value, footprints, n_teams=teams, allowed=allowed, covered=covered)
+    sites = cells.iloc[chosen["site"].to_numpy()].reset_index(drop=True)
+    table = pd.concat(
+        [chosen.drop(columns="site").reset_index(drop=True),
+         sites[["h3", "lat", "lon", "place_type", "place_name"]]], axis=1,
+    )  # fmt: skip
+    report = {
+        "teams": teams,
+        "radius_m": radius_m,
+        "place_types": list(place_types),
+        "value": "expected harm next month (risk × harm per incident)",
+        "message": chosen.attrs.get("message", ""),
+        "suggestions": _records(table),
+    }
+    gio.write_json(report, path / PLAN)
+    return {"text": _plan_text(table, report), "report": report}
+
+
+def _allowed_sites(
+    cells: pd.DataFrame, place_types: Sequence[str], layers: list[str]
+) -> np.ndarray | None:
+    if not place_types:
+        return None
+    valid = [*layers, places.OTHER]
+    unknown = sorted(set(place_types) - set(valid))
+    if unknown:
+        msg = f"unknown place types {unknown}; valid ones are {valid}"
+        raise SettingsError(msg)
+    mask = cells["place_type"].isin(list(place_types)).to_numpy().copy()
+    for kind in place_types:  # a site may also be any cell the place type touches
+        for column in (f"frac_{kind}", f"n_{kind}"):
+            if column in cells:
+                mask |= cells[column].to_numpy(dtype=float) > 0
+    return mask
+
+
+def _expected_harm(cells: pd.DataFrame) -> np.ndarray:
+    count = cells["count"].to_numpy(dtype=float)
+    harm = cells["harm"].to_numpy(dtype=float) if "harm" in cells else count
+    mean = harm.sum() / count.sum() if count.sum() > 0 else 1.0
+    per = np.divide(harm, count, out=np.full(count.size, mean), where=count > 0)
+    return np.clip(cells["risk"].to_numpy(dtype=float), 0, None) * per
+
+
+def _plan_text(table: pd.DataFrame, report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['teams']} teams, {report['radius_m']:g} m each: {report['message']}",
+        f"{'rank':>4}  {'cell':<16} {'place':<34} {'gain':>9} {'share':>6}",
+    ]
+    for row in table.to_dict("records"):
+        place = row["place_name"] or row["place_type"]
+        lines.append(
+            f"{row['rank']:>4}  {row['h3']:<16} {str(place)[:34]:<34} {row['gain']:>9.1f} "
+            f"{row['share_of_total']:>6.1%}"
+        )
+    return "\n".join(lines)

@@ -160,3 +160,13 @@ def test_bad_forecast_month_and_missing_study_fail_cleanly(tmp_path: Path) -> No
     missing = run("evaluate", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "no study folder here" in missing.stderr
     assert "Traceback" not in bad.stderr + missing.stderr
+
+
+def test_plan_prints_suggestions(sample_study: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["plan", str(sample_study), "--teams", "2", "--radius-m", "250"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 teams, 250 m each" in result.output and "   1  " in result.output
+    bad = CliRunner().invoke(main, ["plan", str(sample_study), "--teams", "0", "--radius-m", "250"])
+    assert bad.exit_code == 2

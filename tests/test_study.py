@@ -20,7 +20,7 @@ from geojtai.settings import (
     StudySettings,
     load_study_toml,
 )
-from geojtai.study import build_study, evaluate_study
+from geojtai.study import build_study, evaluate_study, plan_study
 
 from .conftest import SAMPLE_DATA
 
@@ -348,3 +348,35 @@ def test_sample_hot_spots_sit_where_the_true_risk_is(sample_study: Path) -> None
     # The riskiest cells by the model are the riskiest in truth (rank correlation).
     rho = cells[["relative_risk", "true"]].corr(method="spearman").iloc[0, 1]
     assert rho > 0.8
+
+
+# --------------------------------------------------------------------------- interventions
+
+
+def test_sample_gaps_find_the_places_the_generator_left_uncovered(sample_study: Path) -> None:
+    truth = json.loads((SAMPLE_DATA / "truth" / "truth.json").read_text())
+    gaps = gpd.read_parquet(sample_study / "gaps.parquet")
+    for place in truth["gaps"]:
+        assert set(place["h3"]) & set(gaps["h3"]), place["name"]
+    covered = {h for item in truth["interventions"]["items"] for h in item["footprint_h3"]
+               if item["last_month"] is None}  # fmt: skip
+    assert not (set(gaps.loc[gaps["agencies"] == 0, "h3"]) & covered)
+    assert gaps["rank"].tolist() == list(range(1, len(gaps) + 1))
+    assert {"place_type", "place_name", "risk_factors", "emerging", "last_3_months"} <= set(gaps)
+    summary = json.loads((sample_study / "coverage.json").read_text())
+    assert summary["overall"]["top"]["10%"]["cells"] == 35
+    assert {"police", "council", "youth justice"} <= set(summary["by_agency"])
+    assert len(summary["by_month"]) == 36
+    cells = load_study(sample_study).cells
+    assert cells["agencies_now"].max() >= 2 and (cells["intervention_ids"] != "").any()
+
+
+def test_plan_suggests_the_riskiest_uncovered_places(sample_study: Path) -> None:
+    out = plan_study(sample_study, teams=3, radius_m=300, place_types=["parks", "shopping_centres"])
+    rows = out["report"]["suggestions"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert rows[0]["gain"] >= rows[1]["gain"] >= rows[2]["gain"] > 0
+    gaps = gpd.read_parquet(sample_study / "gaps.parquet")
+    assert rows[0]["h3"] == gaps.iloc[0]["h3"]  # the top gap is the first suggestion
+    with pytest.raises(GeojtaiError, match="unknown place types \\['pubs'\\]"):
+        plan_study(sample_study, teams=1, radius_m=300, place_types=["pubs"])

@@ -17,6 +17,7 @@ A built study folder holds::
     evaluation.json      the last backtest (``geojtai evaluate``)
     gaps.parquet         high-risk cells with no or single-agency coverage (GeoParquet)
     coverage.json        coverage of risk by the interventions: overall, by agency, type, month
+    plan.json            the last suggested deployments (``geojtai plan``)
 
 ``h3`` is a hex string in every file. Nothing here recomputes the core.
 """
@@ -45,6 +46,7 @@ __all__ = [
     "INCIDENTS",
     "LAYERS",
     "MANIFEST",
+    "PLAN",
     "PLACES",
     "PLACE_SHARE",
     "REJECTS",
@@ -71,6 +73,7 @@ TEMPORAL_PROFILE = "temporal_profile.parquet"
 EVALUATION = "evaluation.json"
 GAPS = "gaps.parquet"
 COVERAGE = "coverage.json"
+PLAN = "plan.json"
 ANALYSIS_FILES = (FEATURES, RISK_MODEL, TEMPORAL_PROFILE)
 _REQUIRED = (MANIFEST, CELLS, CELL_MONTHS)
 
