@@ -200,6 +200,16 @@ def _print_coverage(headline: dict[str, Any] | None) -> None:
         f"  gaps: {headline['gap_cells']} high-risk cells with no or single-agency cover, in "
         f"{headline['gap_clusters']} clusters"
     )
+    for item in headline.get("impact", []):
+        if item["change_pct"] is None:
+            click.echo(f"  impact {item['id']}: {item['warning']}")
+            continue
+        low, high = (100 * (v - 1) for v in item["ci"])
+        click.echo(
+            f"  impact {item['id']} {item['name'][:40]}: {item['change_pct']:+.0f} % "
+            f"[{low:+.0f} %, {high:+.0f} %] vs matched controls; {item['wdq']}"
+            + (f" ({item['warning']})" if item["warning"] else "")
+        )
     for gap in headline["top_gaps"]:
         where = gap.get("place_name") or gap.get("place_type") or "unnamed place"
         click.echo(

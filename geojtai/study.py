@@ -259,6 +259,19 @@ def _coverage_headline(deployment: analysis.Deployment) -> dict[str, Any]:
         "concentration_index": overall["concentration_index"],
         "gap_cells": len(gaps),
         "gap_clusters": int(gaps["cluster"].nunique()) if len(gaps) else 0,
+        "impact": [
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "change_pct": round(r["did"]["percent_change"], 1) if r.get("did") else None,
+                "ci": [round(r["did"]["ci_low"], 3), round(r["did"]["ci_high"], 3)]
+                if r.get("did")
+                else None,
+                "wdq": (r.get("wdq") or {}).get("interpretation"),
+                "warning": r.get("warning"),
+            }
+            for r in deployment.summary.get("impact", [])
+        ],
         "top_gaps": [
             {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
             for row in top.astype(object).where(top.notna(), None).to_dict("records")

@@ -427,3 +427,14 @@ def test_impact_bad_inputs(kwargs: dict[str, Any], match: str) -> None:
     args |= kwargs
     with pytest.raises(SettingsError, match=match):
         im.intervention_impact(**args)
+
+
+def test_impact_without_buffer() -> None:
+    counts, tb, controls = synthetic(6)
+    out = im.intervention_impact(counts, MONTHS, tb[:5], [], controls, "2022-07")
+    assert out["wdq"]["wdq"] is None and out["wdq"]["note"].startswith("No buffer")
+    assert out["wdq"]["success"] < 0
+    assert out["did_buffer"] is None and out["wdd"]["displacement"] is None
+    # Without a buffer the WDD is the local one: ΔA − (5/25)·ΔC.
+    c = out["counts"]
+    assert out["wdd"]["estimate"] == pytest.approx((c["A1"] - c["A0"]) - 0.2 * (c["C1"] - c["C0"]))

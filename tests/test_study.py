@@ -380,3 +380,23 @@ def test_plan_suggests_the_riskiest_uncovered_places(sample_study: Path) -> None
     assert rows[0]["h3"] == gaps.iloc[0]["h3"]  # the top gap is the first suggestion
     with pytest.raises(GeojtaiError, match="unknown place types \\['pubs'\\]"):
         plan_study(sample_study, teams=1, radius_m=300, place_types=["pubs"])
+
+
+def test_sample_impact_estimates_recover_the_known_effects(sample_study: Path) -> None:
+    truth = json.loads((SAMPLE_DATA / "truth" / "truth.json").read_text())["interventions"]
+    impacts = {
+        r["id"]: r for r in json.loads((sample_study / "coverage.json").read_text())["impact"]
+    }
+    covered = ring_covered = 0
+    for item in truth["items"]:
+        got = impacts[item["id"]]
+        did, ring = got["did"], got["did_buffer"]
+        covered += did["ci_low"] <= item["effect"] <= did["ci_high"]
+        ring_covered += ring["ci_low"] <= item["ring_multiplier"] <= ring["ci_high"]
+        assert {"wdq", "wdd", "counts", "window"} <= set(got)
+        assert got["wdd"]["variance"] > 0 and got["wdd"]["ci_low"] < got["wdd"]["ci_high"]
+    # 95 % intervals: about 11.4 of 12 should cover the truth; on this town 11 do.
+    assert covered >= 10, covered
+    assert ring_covered >= 9, ring_covered
+    strongest = impacts["INT-05"]["did"]  # true effect 0.6: a clear reduction
+    assert strongest["ci_high"] < 1
