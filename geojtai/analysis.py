@@ -369,6 +369,7 @@ def analyse_interventions(
     found = coverage.gaps(cells, risk_now, depth)
     # 4. Impact of each intervention: treated cells against their ring and matched controls.
     summary["impact"] = _impacts(cell_layer, table, interventions, fp, months)
+    summary["impact_by_type"] = _group_impacts(summary["impact"])
     return Deployment(
         cells=pd.DataFrame(
             {
@@ -427,6 +428,29 @@ def _impacts(
             )
         )
         out.append(record)
+    return out
+
+
+def _group_impacts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Impact of each intervention type, pooling its interventions' before/after counts.
+
+    Each intervention keeps its own windows, ring and matched controls; the group's rate
+    ratio is (ΣA₁/ΣA₀)/(ΣC₁/ΣC₀) and its WDQ uses the pooled counts likewise.
+    """
+    out: dict[str, Any] = {}
+    assessed = [r for r in records if "counts" in r]
+    for kind in sorted({r["type"] for r in assessed}):
+        members = [r for r in assessed if r["type"] == kind]
+        total = {k: float(sum(m["counts"][k] for m in members)) for k in members[0]["counts"]}
+        out[kind] = {
+            "interventions": [m["id"] for m in members],
+            "counts": total,
+            "did": impact.did_ratio(total["A0"], total["A1"], total["C0"], total["C1"]),
+            "wdq": impact.wdq_summary(
+                total["A0"], total["A1"], total["B0"], total["B1"], total["C0"], total["C1"]
+            ),
+            "warning": impact.too_few(total["A0"], total["A1"]),
+        }
     return out
 
 

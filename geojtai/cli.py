@@ -269,9 +269,9 @@ def evaluate(
 
 @main.command()
 @click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--teams", type=click.IntRange(1, 1000), required=True, help="Teams to place.")
+@click.option("--teams", type=click.IntRange(1, 1000), help="Teams to place.")
 @click.option(
-    "--radius-m", type=click.FloatRange(min=1, max=5000), required=True,
+    "--radius-m", type=click.FloatRange(min=1, max=5000),
     help="Each team's footprint: cells whose centres are within this distance.",
 )  # fmt: skip
 @click.option(
@@ -279,13 +279,31 @@ def evaluate(
     multiple=True,
     help="Only sites in these place types (parks, shopping_centres, ...); repeatable.",
 )
-def plan(study_dir: Path, teams: int, radius_m: float, place_types: tuple[str, ...]) -> None:
-    """Suggest deployments that cover the most expected harm (greedy maximum coverage)."""
-    from geojtai.study import plan_study
+@click.option(
+    "--what-if",
+    "proposals",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Proposed interventions (same formats as --interventions): the coverage they add.",
+)
+def plan(
+    study_dir: Path,
+    teams: int | None,
+    radius_m: float | None,
+    place_types: tuple[str, ...],
+    proposals: Path | None,
+) -> None:
+    """Suggest deployments that cover the most expected harm (greedy maximum coverage), or
+    report what proposed interventions would add (--what-if)."""
+    from geojtai.study import plan_study, what_if_study
 
+    if proposals is None and (teams is None or radius_m is None):
+        raise click.UsageError("give --teams and --radius-m, or --what-if PROPOSALS")
     with _errors():
-        out = plan_study(study_dir, teams=teams, radius_m=radius_m, place_types=place_types)
-    click.echo(out["text"])
+        if proposals is not None:
+            click.echo(what_if_study(study_dir, proposals)["text"])
+        if teams is not None and radius_m is not None:
+            out = plan_study(study_dir, teams=teams, radius_m=radius_m, place_types=place_types)
+            click.echo(out["text"])
 
 
 @main.command()

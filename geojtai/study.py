@@ -26,7 +26,18 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geojtai import __version__, aggregate, analysis, evaluate, grid, hotspots, places, plan, schema
+from geojtai import (
+    __version__,
+    aggregate,
+    analysis,
+    coverage,
+    evaluate,
+    grid,
+    hotspots,
+    places,
+    plan,
+    schema,
+)
 from geojtai import io as gio
 from geojtai.crs import BNG, WGS84, wgs84_to_bng
 from geojtai.errors import SchemaError, SettingsError
@@ -55,7 +66,7 @@ from geojtai.io.studyfolder import (
 from geojtai.layers import BUILTIN_LAYERS_DIR, LayerSpec, load_layer_specs, parse_layer_spec
 from geojtai.settings import StudyInputs, StudySettings
 
-__all__ = ["BuildResult", "build_study", "evaluate_study", "plan_study", "STEPS"]
+__all__ = ["BuildResult", "build_study", "evaluate_study", "plan_study", "what_if_study", "STEPS"]
 
 STEPS = ("read", "validate", "index", "places", "aggregate", "analyse", "write")
 _VERSIONED = (
@@ -794,3 +805,110 @@ def _plan_text(table: pd.DataFrame, report: dict[str, Any]) -> str:
             f"{row['share_of_total']:>6.1%}"
         )
     return "\n".join(lines)
+
+
+def what_if_study(path: Path, proposals: Path) -> dict[str, Any]:
+    """What proposed interventions would add to the coverage of risk now.
+
+    The proposals (an interventions file: points with a radius, polygons or routes, with
+    their agencies) are taken as active alongside the work active in the latest month.
+
+    Returns
+    -------
+    dict
+        ``text`` and ``report``: coverage of risk before and after, the expected harm newly
+        covered in all, and per proposal the cells it covers and the harm only it adds.
+
+    Raises
+    ------
+    SchemaError
+        A proposal cannot be used (the message names the file, row and reason).
+    """
+    study = load_study(path)
+    valid, rejects = schema.validate_interventions(gio.read_interventions(proposals))
+    if len(rejects):
+        problems = [f"{r.file}: row {r.row}: {r.reason} ({r.detail})" for r in rejects.itertuples()]
+        raise SchemaError("\n".join(problems), problems)
+    cells = grid.cells_from_hex(study.cells["h3"].to_numpy(dtype=object))
+    resolution = int(study.manifest["settings"]["resolution"])
+    value = _expected_harm(study.cells)
+    existing = _existing_work(path, study.months)
+    new_fp = coverage.footprints(
+        np.asarray(valid.geometry.array, dtype=object),
+        valid["radius_m"].to_numpy(dtype=float),
+        resolution=resolution,
+    )
+    before, _ = coverage.agency_depth(existing[0], existing[1], existing[2], cells)
+    shifted = new_fp.assign(item=new_fp["item"] + len(existing[1]))
+    both = pd.concat([existing[0], shifted], ignore_index=True)
+    agencies = np.concatenate([existing[1], valid["agencies"].fillna("").astype(str).to_numpy()])
+    active = np.concatenate([existing[2], np.ones(len(valid), dtype=bool)])
+    after, _ = coverage.agency_depth(both, agencies, active, cells)
+    risk_now = study.cells["risk"].to_numpy(dtype=float)
+    newly = (after > 0) & (before == 0)
+    rows: list[dict[str, Any]] = []
+    for item, row in enumerate(valid.itertuples()):  # a handful of proposals
+        pos = pd.Index(cells).get_indexer(new_fp.loc[new_fp["item"] == item, "cell"].to_numpy())
+        pos = pos[pos >= 0]
+        rows.append(
+            {
+                "id": str(row.id),
+                "name": str(row.name),
+                "cells": int(pos.size),
+                "harm_newly_covered": round(float(value[pos][before[pos] == 0].sum()), 3),
+            }
+        )
+    report: dict[str, Any] = {
+        "proposals": rows,
+        "harm_newly_covered": round(float(value[newly].sum()), 3),
+        "share_of_uncovered_harm": round(
+            float(value[newly].sum() / value[before == 0].sum())
+            if value[before == 0].sum()
+            else 0.0,
+            4,
+        ),
+    }
+    summary_before = coverage.coverage_summary(risk_now, before)
+    summary_after = coverage.coverage_summary(risk_now, after)
+    report |= {"before": summary_before, "after": summary_after}
+    top_b: dict[str, Any] = summary_before["top"]["10%"]  # type: ignore[index]
+    top_a: dict[str, Any] = summary_after["top"]["10%"]  # type: ignore[index]
+    text = "\n".join(
+        [
+            f"{len(rows)} proposals would newly cover {report['harm_newly_covered']:.1f} expected "
+            f"harm ({report['share_of_uncovered_harm']:.1%} of what is uncovered now)",
+            f"top 10 % risk cells covered: {top_b['covered']:.0%} → {top_a['covered']:.0%}; "
+            f"two or more agencies: {top_b['two_or_more']:.0%} → {top_a['two_or_more']:.0%}",
+            *(
+                f"  {r['id']} {str(r['name'])[:40]}: {r['cells']} cells, "
+                f"{r['harm_newly_covered']:.1f} newly covered"
+                for r in rows
+            ),
+        ]
+    )
+    return {"text": text, "report": report}
+
+
+def _existing_work(path: Path, months: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Footprints, agencies and whether active in the latest month, of the study's work."""
+    file = path / INTERVENTIONS
+    if not file.is_file():
+        return (
+            pd.DataFrame({"item": [], "cell": np.zeros(0, np.uint64)}),
+            np.zeros(0, object),
+            np.zeros(0, bool),
+        )
+    frame = gpd.read_parquet(file)
+    load = load_study(path)
+    fp = coverage.footprints(
+        np.asarray(frame.geometry.array, dtype=object),
+        frame["radius_m"].to_numpy(dtype=float),
+        resolution=int(load.manifest["settings"]["resolution"]),
+    )
+    all_months = analysis.month_range(months)
+    active = coverage.active_months(
+        frame["start_month"].astype(str).to_numpy(),
+        frame["end_month"].to_numpy(dtype=object),
+        all_months,
+    )[:, -1]
+    return fp, frame["agencies"].fillna("").astype(str).to_numpy(), active

@@ -170,3 +170,12 @@ def test_plan_prints_suggestions(sample_study: Path) -> None:
     assert "2 teams, 250 m each" in result.output and "   1  " in result.output
     bad = CliRunner().invoke(main, ["plan", str(sample_study), "--teams", "0", "--radius-m", "250"])
     assert bad.exit_code == 2
+
+
+def test_plan_what_if_and_usage(sample_study: Path) -> None:
+    interventions = SAMPLE_DATA / "interventions.geojson"
+    result = CliRunner().invoke(main, ["plan", str(sample_study), "--what-if", str(interventions)])
+    assert result.exit_code == 0, result.output
+    assert "proposals would newly cover" in result.output
+    usage = CliRunner().invoke(main, ["plan", str(sample_study)])
+    assert usage.exit_code == 2 and "--teams and --radius-m" in usage.output

@@ -20,7 +20,7 @@ from geojtai.settings import (
     StudySettings,
     load_study_toml,
 )
-from geojtai.study import build_study, evaluate_study, plan_study
+from geojtai.study import build_study, evaluate_study, plan_study, what_if_study
 
 from .conftest import SAMPLE_DATA
 
@@ -400,3 +400,46 @@ def test_sample_impact_estimates_recover_the_known_effects(sample_study: Path) -
     assert ring_covered >= 9, ring_covered
     strongest = impacts["INT-05"]["did"]  # true effect 0.6: a clear reduction
     assert strongest["ci_high"] < 1
+
+
+def test_what_if_reports_the_coverage_proposals_add(sample_study: Path, tmp_path: Path) -> None:
+    gaps = gpd.read_parquet(sample_study / "gaps.parquet")
+    top = gaps.iloc[0]
+    lat, lon = grid.cell_centres(grid.cells_from_hex(np.array([top["h3"]], dtype=object)))
+    proposals = tmp_path / "proposals.geojson"
+    gpd.GeoDataFrame(
+        {
+            "id": ["P-1", "P-2"],
+            "name": ["Top gap outreach", "Already covered"],
+            "type": ["detached youth work", "patrol"],
+            "lead_agency": ["voluntary sector", "police"],
+            "partner_agencies": ["police;council", ""],
+            "start": ["2026-01-01", "2026-01-01"],
+            "radius_m": [200.0, 50.0],
+        },
+        geometry=gpd.points_from_xy([lon[0], -1.40], [lat[0], 52.50]),
+        crs=4326,
+    ).to_file(proposals)
+    out = what_if_study(sample_study, proposals)["report"]
+    first = out["proposals"][0]
+    assert first["cells"] >= 1 and first["harm_newly_covered"] > 0
+    after, before = out["after"]["top"]["10%"], out["before"]["top"]["10%"]
+    assert after["covered"] > before["covered"]
+    assert after["two_or_more"] > before["two_or_more"]  # three agencies join at the top gap
+    assert out["harm_newly_covered"] == pytest.approx(
+        sum(p["harm_newly_covered"] for p in out["proposals"]), rel=1e-6
+    )
+    bad = tmp_path / "bad.geojson"
+    gpd.GeoDataFrame({"id": ["X"], "name": ["no start"]}, geometry=[None], crs=4326).to_file(bad)
+    with pytest.raises(GeojtaiError, match="bad.geojson: no start date column"):
+        what_if_study(sample_study, bad)
+
+
+def test_impact_by_intervention_type_pools_the_counts(sample_study: Path) -> None:
+    summary = json.loads((sample_study / "coverage.json").read_text())
+    groups = summary["impact_by_type"]
+    assert {"cctv", "police patrol", "detached youth work"} <= set(groups)
+    patrols = groups["police patrol"]
+    members = [r for r in summary["impact"] if r["id"] in patrols["interventions"]]
+    assert patrols["counts"]["A1"] == sum(r["counts"]["A1"] for r in members)
+    assert patrols["did"]["ci_high"] < 1  # both patrols worked (true effects 0.7 and 0.6)
