@@ -363,7 +363,7 @@ def analyse_interventions(
             | {"interventions": int((now & mask).sum())}
             for name, mask in _groups(interventions[column]).items()
         }
-    summary["by_month"] = _monthly(table, h3, months, fp, agencies, active, cells)
+    summary["by_month"] = _monthly(table, h3, months, fp, agencies, active, cells, risk_now)
     summary["active_now"] = int(now.sum())
     # 3. Gaps: high-risk cells with no or single-agency coverage now.
     found = coverage.gaps(cells, risk_now, depth)
@@ -471,9 +471,12 @@ def _monthly(
     agencies: np.ndarray,
     active: np.ndarray,
     cells: np.ndarray,
+    risk_now: np.ndarray,
 ) -> list[dict[str, Any]]:
-    """Per month: interventions active, cells covered, share of that month's harm inside."""
+    """Per month: interventions active, cells covered, share of that month's harm inside,
+    and the share of today's top 10 % risk cells that were covered then."""
     harm = _count_matrix(table, h3, months, "harm" if "harm" in table else "count")
+    top = np.argsort(-risk_now, kind="stable")[: max(1, int(np.ceil(0.1 * risk_now.size)))]
     rows = []
     for t, month in enumerate(months):  # one pass per month (36), vectorised over cells
         depth, _ = coverage.agency_depth(fp, agencies, active[:, t], cells)
@@ -484,6 +487,8 @@ def _monthly(
                 "active": int(active[:, t].sum()),
                 "cells_covered": int((depth > 0).sum()),
                 "harm_covered": round(float(harm[depth > 0, t].sum() / total), 4) if total else 0.0,
+                "top_10pct_covered": round(float((depth[top] > 0).mean()), 4),
+                "top_10pct_multi_agency": round(float((depth[top] >= 2).mean()), 4),
             }
         )
     return rows
