@@ -21,12 +21,11 @@ import argparse
 import json
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from timing import timed
 
 from geojtai import evaluate, grid, hotspots, risk
 from geojtai.crs import wgs84_to_bng
@@ -39,15 +38,6 @@ def _disk(n: int) -> np.ndarray:
     k = int(np.ceil((-3 + np.sqrt(9 - 12 * (1 - n))) / 6))
     centre = grid.cells_from_points(np.array([CENTRE[0]]), np.array([CENTRE[1]]), resolution=9)
     return np.sort(grid.grid_disk(centre, k)[1])[:n]
-
-
-def _time(fn: Callable[[], Any], repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def _report(case: str, times: list[float], **extra: Any) -> None:
@@ -88,20 +78,20 @@ def main() -> int:
     rng = np.random.default_rng(1)
 
     cells, counts, _ = _panel(args.hotspot_cells, 36, rng)
-    times = _time(lambda: hotspots.hotspots(cells, counts, k=1), args.repeat)
+    times, _ = timed(lambda: hotspots.hotspots(cells, counts, k=1), args.repeat)
     _report("hotspots", times, cells=int(cells.size), months=36)
 
     cells, counts, X = _panel(args.model_cells, 36, rng)
     groups = {c: c.split("_")[1] for c in X.columns}
     share = np.ones(cells.size)
     model = risk.ContextualRiskModel(groups=groups)
-    times = _time(lambda: model.fit(X, counts.sum(axis=1), 36 * share), args.repeat)
+    times, _ = timed(lambda: model.fit(X, counts.sum(axis=1), 36 * share), args.repeat)
     _report("rtm_fit", times, cells=int(cells.size), candidates=X.shape[1],
             rrv={k: round(float(v), 3) for k, v in model.rrv_.items()})  # fmt: skip
     ring = grid.neighbour_matrix(cells, 1, include_self=False)
     static = X.rename(columns=lambda c: c.replace("within_", "count_"))
     boosted = risk.BoostedRiskModel()
-    times = _time(lambda: boosted.fit(static, counts, share, ring), args.repeat)
+    times, _ = timed(lambda: boosted.fit(static, counts, share, ring), args.repeat)
     _report("boosted_fit", times, cells=int(cells.size), rows=int(cells.size * 12))
 
     lat, lon = grid.cell_centres(cells)
@@ -114,7 +104,7 @@ def main() -> int:
     forecasters = {name: evaluate.baseline(name) for name in evaluate.BASELINES}
     forecasters["rtm"] = risk.rtm_forecaster(X, share, groups)
     forecasters["boosted"] = risk.boosted_forecaster(static, share, ring)
-    times = _time(lambda: evaluate.rolling_origin(panel, forecasters, test_months=6), 1)
+    times, _ = timed(lambda: evaluate.rolling_origin(panel, forecasters, test_months=6), 1)
     _report("backtest", times, cells=int(cells.size), folds=6, methods=len(forecasters))
     return 0
 

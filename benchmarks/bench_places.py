@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from timing import best_and_median, timed
 
 from geojtai import io as gio
 from geojtai import places
@@ -46,20 +45,10 @@ CRIME = RUTLAND / "crime" / "rutland_only_2024-01_to_2024-04.csv.gz"
 TARGET_S = 10.0
 
 
-def _timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return times, result
-
-
 def _report(name: str, times: list[float], extra: dict[str, Any]) -> dict[str, Any]:
     row = {
         "case": name,
-        "best_s": round(min(times), 3),
-        "median_s": round(statistics.median(times), 3),
+        **best_and_median(times),
         "target_s": TARGET_S,
         "meets_target": min(times) < TARGET_S,
         **extra,
@@ -88,7 +77,7 @@ def layers_case(repeat: int) -> tuple[dict[str, Any], Any]:
         steps["cells"].append(t3 - t2)
         return kept, cells
 
-    times, (kept, cells) = _timed(run, repeat)
+    times, (kept, cells) = timed(run, repeat)
     counts = kept.groupby("layer").size().to_dict()
     extra = {
         "features": {k: int(v) for k, v in counts.items()},
@@ -102,7 +91,7 @@ def context_cases(specs: Any, kept: Any, n: int, repeat: int) -> list[dict[str, 
     rng = np.random.default_rng(42)
     x0, y0, x1, y1 = kept.total_bounds
     x, y = rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)
-    times, got = _timed(lambda: places.incident_context(x, y, kept, specs), repeat)
+    times, got = timed(lambda: places.incident_context(x, y, kept, specs), repeat)
     rows = [
         _report(
             "context_distinct",
@@ -115,7 +104,7 @@ def context_cases(specs: Any, kept: Any, n: int, repeat: int) -> list[dict[str, 
     px, py = wgs84_to_bng(crime["Latitude"].to_numpy()[pick], crime["Longitude"].to_numpy()[pick])
     text = crime["Location"].to_numpy(dtype=object)[pick]
     run = lambda: places.incident_context(px, py, kept, specs, location=text)  # noqa: E731
-    times, got = _timed(run, repeat)
+    times, got = timed(run, repeat)
     rows.append(
         _report(
             "context_policeuk",

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
+from timing import best_and_median, timed
 
 from geojtai import grid, plan
 from geojtai.crs import wgs84_to_bng
@@ -57,20 +55,10 @@ def _harm(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return value
 
 
-def _timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return times, result
-
-
 def _report(name: str, times: list[float], extra: dict[str, Any]) -> dict[str, Any]:
     row = {
         "case": name,
-        "best_s": round(min(times), 4),
-        "median_s": round(statistics.median(times), 4),
+        **best_and_median(times, 4),
         **extra,
     }
     print(json.dumps(row))
@@ -109,13 +97,13 @@ def main() -> int:
     covered = rng.random(cells.size) < 0.1
     allowed = rng.random(cells.size) < 0.6
 
-    t_fp, fp = _timed(lambda: plan.site_footprints(x, y, radius_m=args.radius_m), args.repeat)
+    t_fp, fp = timed(lambda: plan.site_footprints(x, y, radius_m=args.radius_m), args.repeat)
     run = lambda: plan.suggest(  # noqa: E731
         value, fp, n_teams=args.teams, allowed=allowed, covered=covered
     )
-    t_sg, got = _timed(run, args.repeat)
+    t_sg, got = timed(run, args.repeat)
     naive = lambda: _naive_greedy(value, fp, args.teams, allowed, covered)  # noqa: E731
-    t_nv, want = _timed(naive, args.repeat)
+    t_nv, want = timed(naive, args.repeat)
     same = got["site"].tolist() == want
     total = min(t_fp) + min(t_sg)
     rows = [

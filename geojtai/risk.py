@@ -45,7 +45,6 @@ __all__ = [
 
 #: The feature kinds RTM treats as exposures (0/1 per cell).
 BINARY_PREFIXES = ("in_", "within_", "dense", "has_")
-_LR_CRITICAL = stats.chi2.ppf(0.95, df=1)  # 3.84: a factor must improve fit at 5 %
 
 
 def _poisson_ll(y: np.ndarray, mu: np.ndarray) -> float:
@@ -103,9 +102,11 @@ class ContextualRiskModel(BaseEstimator):
     alpha
         Ridge penalty of the Poisson GLM (as scikit-learn's ``PoissonRegressor`` defines
         it); small by default so the RRVs are close to the maximum-likelihood ones.
-    significance
-        Likelihood-ratio statistic a factor needs to stay in (3.84: 5 % with one degree of
-        freedom).
+    level
+        Significance level of the likelihood-ratio test a factor must pass to stay in,
+        Bonferroni-corrected for the number of exposures its layer offered (the best of
+        several distances looks better than any one by chance): with 15 candidates the
+        statistic must exceed 9.14 instead of 3.84.
     groups
         Optional map feature → group (the place layer); one feature per group is kept.
         Default: the text after the first ``_`` up to the last ``_`` part that is a number
@@ -115,11 +116,11 @@ class ContextualRiskModel(BaseEstimator):
     def __init__(
         self,
         alpha: float = 1e-4,
-        significance: float = float(_LR_CRITICAL),
+        level: float = 0.05,
         groups: dict[str, str] | None = None,
     ) -> None:
         self.alpha = alpha
-        self.significance = significance
+        self.level = level
         self.groups = groups
 
     # -- fitting ---------------------------------------------------------------------------
@@ -152,6 +153,10 @@ class ContextualRiskModel(BaseEstimator):
         self.candidates_ = _best_per_group(Xb, yk, ek, groups)
         chosen = [f for f in self.candidates_["feature"] if self.candidates_.loc[f, "gain"] > 0]
         chosen = self._swap(Xb, yk, ek, chosen, groups)
+        offered = pd.Series(groups).value_counts()
+        self.thresholds_ = {
+            f: float(stats.chi2.ppf(1 - self.level / offered[groups[f]], df=1)) for f in Xb.columns
+        }
         chosen = self._backward(Xb, yk, ek, chosen)
         self.features_ = chosen
         fit = self._glm(Xb[chosen], yk, ek)
@@ -212,7 +217,7 @@ class ContextualRiskModel(BaseEstimator):
             bad = {
                 f: lr[f]
                 for f, b in zip(chosen, glm.coef_, strict=True)
-                if b <= 0 or lr[f] < self.significance
+                if b <= 0 or lr[f] < self.thresholds_[f]
             }
             if not bad:
                 return chosen
