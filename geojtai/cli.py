@@ -260,7 +260,7 @@ def evaluate(
     """Backtest the risk models against baselines: hit rate, PAI, PEI, RRI."""
     import json
 
-    from geojtai.study import evaluate_study
+    from geojtai.studyops import evaluate_study
 
     with _errors():
         out = evaluate_study(study_dir, test_months=test_months, horizon=horizon, truth=truth)
@@ -294,7 +294,7 @@ def plan(
 ) -> None:
     """Suggest deployments that cover the most expected harm (greedy maximum coverage), or
     report what proposed interventions would add (--what-if)."""
-    from geojtai.study import plan_study, what_if_study
+    from geojtai.studyops import plan_study, what_if_study
 
     if proposals is None and (teams is None or radius_m is None):
         raise click.UsageError("give --teams and --radius-m, or --what-if PROPOSALS")

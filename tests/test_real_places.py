@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from geojtai.cli import main
 from geojtai.io.studyfolder import load_study
 from geojtai.layers import load_layer_specs
-from geojtai.study import evaluate_study
+from geojtai.studyops import evaluate_study
 
 from .conftest import REAL_DATA
 
