@@ -47,6 +47,7 @@ from geojtai.io.studyfolder import (
     FEATURES,
     GAPS,
     INCIDENTS,
+    INTERVENTIONS,
     LAYERS,
     MANIFEST,
     PLACE_SHARE,
@@ -73,7 +74,6 @@ _VERSIONED = (
     "h3",
     "h3ronpy",
 )
-INTERVENTIONS = "interventions.parquet"
 
 
 @dataclass

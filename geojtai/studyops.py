@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -24,9 +23,6 @@ from geojtai.io.studyfolder import EVALUATION, FEATURES, PLAN, load_study
 from geojtai.layers import parse_layer_spec
 
 __all__ = ["evaluate_study", "plan_study", "what_if_study"]
-
-INTERVENTIONS = "interventions.parquet"
-
 
 # --------------------------------------------------------------------------- backtest
 
@@ -287,24 +283,19 @@ def what_if_study(path: Path, proposals: Path) -> dict[str, Any]:
 
 def _existing_work(path: Path, months: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Footprints, agencies and whether active in the latest month, of the study's work."""
-    file = path / INTERVENTIONS
-    if not file.is_file():
-        return (
-            pd.DataFrame({"item": [], "cell": np.zeros(0, np.uint64)}),
-            np.zeros(0, object),
-            np.zeros(0, bool),
-        )
-    frame = gpd.read_parquet(file)
-    load = load_study(path)
+    study = load_study(path)
+    frame = study.interventions()
+    if frame is None:
+        empty = pd.DataFrame({"item": np.zeros(0, np.int64), "cell": np.zeros(0, np.uint64)})
+        return empty, np.zeros(0, object), np.zeros(0, bool)
     fp = coverage.footprints(
         np.asarray(frame.geometry.array, dtype=object),
         frame["radius_m"].to_numpy(dtype=float),
-        resolution=int(load.manifest["settings"]["resolution"]),
+        resolution=int(study.manifest["settings"]["resolution"]),
     )
-    all_months = analysis.month_range(months)
     active = coverage.active_months(
         frame["start_month"].astype(str).to_numpy(),
         frame["end_month"].to_numpy(dtype=object),
-        all_months,
+        analysis.month_range(months),
     )[:, -1]
     return fp, frame["agencies"].fillna("").astype(str).to_numpy(), active

@@ -380,3 +380,16 @@ def test_impact_by_intervention_type_pools_the_counts(sample_study: Path) -> Non
     members = [r for r in summary["impact"] if r["id"] in patrols["interventions"]]
     assert patrols["counts"]["A1"] == sum(r["counts"]["A1"] for r in members)
     assert patrols["did"]["ci_high"] < 1  # both patrols worked (true effects 0.7 and 0.6)
+
+
+def test_study_folder_reads_gaps_interventions_and_coverage(
+    sample_study: Path, tiny_csv: Path, tmp_path: Path
+) -> None:
+    study = load_study(sample_study)
+    gaps, interventions = study.gaps(), study.interventions()
+    assert gaps is not None and len(gaps) > 0 and gaps.crs.to_epsg() == 4326
+    assert interventions is not None and len(interventions) == 12
+    assert "overall" in study.coverage()
+    build_study(StudySettings(), StudyInputs(incidents=(IncidentInput(tiny_csv),)), tmp_path / "s")
+    bare = load_study(tmp_path / "s")
+    assert bare.gaps() is None and bare.interventions() is None and bare.coverage() == {}

@@ -44,6 +44,7 @@ __all__ = [
     "FEATURES",
     "GAPS",
     "INCIDENTS",
+    "INTERVENTIONS",
     "LAYERS",
     "MANIFEST",
     "PLAN",
@@ -74,6 +75,7 @@ EVALUATION = "evaluation.json"
 GAPS = "gaps.parquet"
 COVERAGE = "coverage.json"
 PLAN = "plan.json"
+INTERVENTIONS = "interventions.parquet"
 ANALYSIS_FILES = (FEATURES, RISK_MODEL, TEMPORAL_PROFILE)
 _REQUIRED = (MANIFEST, CELLS, CELL_MONTHS)
 
@@ -115,6 +117,26 @@ class Study:
         """The validated incidents (internal profile only; read on demand)."""
         return gpd.read_parquet(self.path / INCIDENTS)
 
+    def gaps(self) -> gpd.GeoDataFrame | None:
+        """The gap layer (``gaps.parquet``), or None for a study built without interventions."""
+        return _geo_or_none(self.path / GAPS)
+
+    def interventions(self) -> gpd.GeoDataFrame | None:
+        """The validated interventions, or None for a study built without them."""
+        return _geo_or_none(self.path / INTERVENTIONS)
+
+    def coverage(self) -> dict[str, Any]:
+        """The coverage figures (``coverage.json``); empty without interventions."""
+        file = self.path / COVERAGE
+        if not file.is_file():
+            return {}
+        try:
+            data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            msg = f"{file}: cannot read the study's coverage: {exc}"
+            raise StudyError(msg) from exc
+        return data
+
     def places(self) -> StudyPlaces:
         """The study's place layers and its place question (read on demand).
 
@@ -150,6 +172,16 @@ class StudyPlaces:
     )
     share: pd.DataFrame = field(default_factory=pd.DataFrame)
     top: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _geo_or_none(path: Path) -> gpd.GeoDataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return gpd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        msg = f"{path}: cannot read this part of the study: {exc}"
+        raise StudyError(msg) from exc
 
 
 def _table(path: Path) -> pd.DataFrame:
