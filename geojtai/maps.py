@@ -32,12 +32,20 @@ from folium.template import Template
 from geojtai.errors import CRSError
 
 __all__ = [
+    "CELL_LAYERS",
     "CLASS_WEIGHT",
     "DEFAULT_ASSET_URL",
+    "EMERGING_COLOURS",
+    "GAP_COLOURS",
+    "GI_CLASSES",
+    "INTERVENTION_COLOURS",
+    "RISK_ANCHORS",
+    "cell_layer_geojson",
     "cell_map",
     "cells_geojson",
     "class_breaks",
     "colour_ramp",
+    "interventions_geojson",
     "places_geojson",
 ]
 
@@ -47,6 +55,62 @@ _ROUND = 6  # decimal places: 6 dp of a degree is about 0.1 m
 # Anchors of a sequential yellow-orange-red ramp (ColorBrewer YlOrRd, 5 classes).
 _ANCHORS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 _NO_DATA = "#bdbdbd"
+#: Anchors of a sequential white-blue-purple ramp (ColorBrewer BuPu) for contextual risk, so a
+#: risk map never reads as a map of counts.
+RISK_ANCHORS = ("#edf8fb", "#b3cde3", "#8c96c6", "#8856a7", "#810f7c")
+#: The cell layers a study can show, by name: their titles, in menu order.
+CELL_LAYERS: Mapping[str, str] = {
+    "count": "Incidents",
+    "risk": "Contextual risk",
+    "hotspots": "Hot spots (Gi*)",
+    "emerging": "Emerging hot spots",
+    "gaps": "Gaps",
+}
+#: Gi* bins (-3..3): label and colour, the diverging reds and blues ArcGIS uses.
+GI_CLASSES: Mapping[int, tuple[str, str]] = {
+    3: ("hot spot 99%", "#d62f27"),
+    2: ("hot spot 95%", "#ed7551"),
+    1: ("hot spot 90%", "#fab984"),
+    0: ("not significant", "#f7f7f7"),
+    -1: ("cold spot 90%", "#c0ccbe"),
+    -2: ("cold spot 95%", "#849eba"),
+    -3: ("cold spot 99%", "#4575b5"),
+}
+_GI_FAINT = 0.15  # fill opacity of "not significant" cells: there, but out of the way
+#: Emerging hot spot categories (ESRI's names) and their colours; "no pattern detected" is
+#: not drawn.
+EMERGING_COLOURS: Mapping[str, str] = {
+    "new hot spot": "#fb6a4a",
+    "consecutive hot spot": "#fc9272",
+    "intensifying hot spot": "#cb181d",
+    "persistent hot spot": "#a50f15",
+    "diminishing hot spot": "#fdae6b",
+    "sporadic hot spot": "#f16913",
+    "oscillating hot spot": "#fdd0a2",
+    "historical hot spot": "#bcbddc",
+    "new cold spot": "#6baed6",
+    "consecutive cold spot": "#9ecae1",
+    "intensifying cold spot": "#2171b5",
+    "persistent cold spot": "#08519c",
+    "diminishing cold spot": "#c6dbef",
+    "sporadic cold spot": "#4292c6",
+    "oscillating cold spot": "#deebf7",
+    "historical cold spot": "#dadaeb",
+}
+_NO_PATTERN = "no pattern detected"
+#: Gap cells: high risk with no agency working there, or only one.
+GAP_COLOURS: Mapping[str, str] = {"no coverage": "#d7191c", "single agency": "#fd8d3c"}
+#: Interventions by type; types not listed are drawn in :data:`_OTHER_INTERVENTION`.
+INTERVENTION_COLOURS: Mapping[str, str] = {
+    "police patrol": "#1f4e9c",
+    "cctv": "#6a3d9a",
+    "detached youth work": "#1b9e77",
+    "safe haven": "#e6ab02",
+    "street lighting": "#a6761d",
+    "mentoring hub": "#e7298a",
+}
+_OTHER_INTERVENTION = "#555555"
+_CELL_OPACITY = 0.7
 _POINT, _LINESTRING, _LINEARRING, _POLYGON = 0, 1, 2, 3  # shapely geometry type ids
 _MULTIPOINT, _MULTILINESTRING, _MULTIPOLYGON, _COLLECTION = 4, 5, 6, 7
 _GEOJSON_TYPES = {
@@ -92,12 +156,12 @@ def class_breaks(values: np.ndarray | pd.Series | Sequence[float], k: int = 5) -
     return np.unique(np.quantile(arr, np.arange(1, k + 1) / k, method="inverted_cdf"))
 
 
-def colour_ramp(n: int) -> list[str]:
-    """``n`` hex colours from light to dark along the sequential ramp."""
-    anchors = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in _ANCHORS], float)
+def colour_ramp(n: int, *, anchors: Sequence[str] = _ANCHORS) -> list[str]:
+    """``n`` hex colours from light to dark along a sequential ramp (YlOrRd by default)."""
+    rgb_anchors = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in anchors], float)
     at = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])
-    pos = np.linspace(0.0, 1.0, len(anchors))
-    rgb = np.column_stack([np.interp(at, pos, anchors[:, j]) for j in range(3)])
+    pos = np.linspace(0.0, 1.0, len(rgb_anchors))
+    rgb = np.column_stack([np.interp(at, pos, rgb_anchors[:, j]) for j in range(3)])
     return ["#{:02x}{:02x}{:02x}".format(*row) for row in np.rint(rgb).astype(int)]
 
 
@@ -176,6 +240,194 @@ def places_geojson(features: gpd.GeoDataFrame, *, kind: str, style: Mapping[str,
     columns = {name: _column(features, name, n) for name in ("name", "value", "class")}
     styles = _styles(columns, kind, style)
     return _feature_collection(features.geometry.to_numpy(), {**columns, **styles})
+
+
+def cell_layer_geojson(
+    cells: gpd.GeoDataFrame, layer: str, *, properties: Sequence[str] = (), k: int = 5
+) -> bytes:
+    """One cell layer of the web map as GeoJSON, coloured here, with its legend.
+
+    Parameters
+    ----------
+    cells
+        One row per cell in EPSG:4326, ``h3`` and the layer's columns: ``count`` (layer
+        ``count``), ``risk`` (``risk``), ``gi_bin``, ``gi_class`` and ``gi_z``
+        (``hotspots``), ``emerging`` (``emerging``), or ``gap`` and ``risk`` (``gaps``).
+    layer
+        A name in :data:`CELL_LAYERS`.
+    properties
+        More columns to copy into each feature's properties (``count``, ``harm``).
+    k
+        Number of quantile classes at most (``count`` and ``risk``).
+
+    Returns
+    -------
+    bytes
+        A FeatureCollection whose features carry ``h3``, ``value`` (the number shown),
+        ``label`` (the tooltip's text), ``fill`` and ``fill_opacity``, and which has a
+        ``legend`` member: ``{"title": ..., "items": [{"colour": ..., "label": ...}]}``.
+        Cells with no colour ("no pattern detected") are left out.
+
+    Raises
+    ------
+    ValueError
+        ``layer`` is unknown (the message lists the layers) or a column it needs is missing.
+    CRSError
+        ``cells`` has no CRS.
+    """
+    if layer not in _CELL_STYLERS:
+        msg = f"`layer` was {layer!r} but is expected to be in {list(CELL_LAYERS)}."
+        raise ValueError(msg)
+    cells = _in_wgs84(cells)
+    needed = ["h3", *_CELL_COLUMNS[layer], *properties]
+    missing = [name for name in needed if name not in cells.columns]
+    if missing:
+        msg = f"The {layer!r} cell layer needs the column(s) {', '.join(missing)}."
+        raise ValueError(msg)
+    kept, columns, legend = _CELL_STYLERS[layer](cells, k)
+    return _feature_collection(
+        kept.geometry.to_numpy(),
+        {
+            "h3": kept["h3"].tolist(),
+            **{c: _column(kept, c, len(kept)) for c in properties},
+            **columns,
+        },
+        polygons_only=True,
+        extra={"legend": legend},
+    )
+
+
+def interventions_geojson(interventions: gpd.GeoDataFrame) -> bytes:
+    """Interventions as GeoJSON, each coloured by its type (:data:`INTERVENTION_COLOURS`).
+
+    Properties: ``id``, ``name``, ``type``, ``lead_agency``, ``partner_agencies`` (a list),
+    ``start_month``, ``end_month``, ``days``, ``hours``, ``radius_m`` (``null`` but for
+    points drawn as circles) and ``colour``. Missing columns give ``null``.
+
+    Raises
+    ------
+    CRSError
+        ``interventions`` has no CRS.
+    """
+    frame = _in_wgs84(interventions)
+    n = len(frame)
+    names = ("id", "name", "type", "lead_agency", "start_month", "end_month", "days", "hours")
+    columns = {name: _column(frame, name, n) for name in names}
+    partners = _column(frame, "partner_agencies", n)
+    columns["partner_agencies"] = [[] if p is None else str(p).split(";") for p in partners]
+    columns["radius_m"] = _column(frame, "radius_m", n)
+    columns["colour"] = [
+        INTERVENTION_COLOURS.get(str(t), _OTHER_INTERVENTION) for t in columns["type"]
+    ]
+    return _feature_collection(frame.geometry.to_numpy(), columns)
+
+
+_Styled = tuple[gpd.GeoDataFrame, dict[str, list[Any]], dict[str, Any]]
+
+
+def _quantile_layer(
+    cells: gpd.GeoDataFrame, column: str, k: int, *, title: str, anchors: Sequence[str], unit: str
+) -> _Styled:
+    values = cells[column].to_numpy(dtype="float64", na_value=np.nan)
+    breaks = class_breaks(values, k)
+    colours = colour_ramp(breaks.size, anchors=anchors)
+    finite = values[np.isfinite(values)]
+    integral = bool(np.all(finite == np.round(finite)))
+    items, lower = [], float(finite.min()) if finite.size else None
+    for i, (upper, colour) in enumerate(zip(breaks.tolist(), colours, strict=True)):
+        label = _class_label(lower, upper, first=i == 0, integral=integral)
+        items.append({"colour": colour, "label": label})
+        lower = upper
+    shown = [None if not np.isfinite(v) else round(float(v), 3) for v in values]
+    columns: dict[str, list[Any]] = {
+        "value": shown,
+        "label": [
+            f"{unit}: {'no value' if v is None else _number(v, integral=integral)}" for v in shown
+        ],
+        "fill": _fills(values, breaks, colours),
+        "fill_opacity": [_CELL_OPACITY] * len(cells),
+    }
+    return cells, columns, {"title": title, "items": items}
+
+
+def _count_layer(cells: gpd.GeoDataFrame, k: int) -> _Styled:
+    return _quantile_layer(
+        cells, "count", k, title="Incidents per cell", anchors=_ANCHORS, unit="incidents"
+    )
+
+
+def _risk_layer(cells: gpd.GeoDataFrame, k: int) -> _Styled:
+    title = "Contextual risk: expected incidents next month"
+    return _quantile_layer(cells, "risk", k, title=title, anchors=RISK_ANCHORS, unit="risk")
+
+
+def _hotspot_layer(cells: gpd.GeoDataFrame, k: int) -> _Styled:
+    bins = cells["gi_bin"].fillna(0).astype(int).clip(-3, 3).tolist()
+    z = _column(cells, "gi_z", len(cells))
+    columns: dict[str, list[Any]] = {
+        "value": [None if v is None else round(float(v), 2) for v in z],
+        "label": [
+            f"{GI_CLASSES[b][0]} (z = {'–' if v is None else f'{v:.2f}'})"
+            for b, v in zip(bins, z, strict=True)
+        ],
+        "fill": [GI_CLASSES[b][1] for b in bins],
+        "fill_opacity": [_GI_FAINT if b == 0 else 0.8 for b in bins],
+    }
+    items = [{"colour": colour, "label": label} for label, colour in GI_CLASSES.values()]
+    return cells, columns, {"title": "Hot spots (Getis-Ord Gi*)", "items": items}
+
+
+def _emerging_layer(cells: gpd.GeoDataFrame, k: int) -> _Styled:
+    kept = cells.loc[cells["emerging"].notna() & (cells["emerging"] != _NO_PATTERN)]
+    categories = kept["emerging"].astype(str).tolist()
+    columns: dict[str, list[Any]] = {
+        "value": categories,
+        "label": categories,
+        "fill": [EMERGING_COLOURS.get(c, _NO_DATA) for c in categories],
+        "fill_opacity": [0.8] * len(kept),
+    }
+    present = set(categories)
+    items = [{"colour": v, "label": c} for c, v in EMERGING_COLOURS.items() if c in present]
+    items += [{"colour": _NO_DATA, "label": c} for c in sorted(present - set(EMERGING_COLOURS))]
+    note = "" if items else "no emerging hot or cold spots"
+    return kept, columns, {"title": "Emerging hot spots", "items": items, "note": note}
+
+
+def _gap_layer(cells: gpd.GeoDataFrame, k: int) -> _Styled:
+    gaps = cells["gap"].astype(str).tolist()
+    risk = _column(cells, "risk", len(cells))
+    columns: dict[str, list[Any]] = {
+        "value": [None if r is None else round(float(r), 3) for r in risk],
+        "label": [
+            f"{g} (risk {'–' if r is None else f'{r:.2f}'})"
+            for g, r in zip(gaps, risk, strict=True)
+        ],
+        "fill": [GAP_COLOURS.get(g, _NO_DATA) for g in gaps],
+        "fill_opacity": [0.8] * len(cells),
+    }
+    items = [{"colour": v, "label": g} for g, v in GAP_COLOURS.items()]
+    note = "" if len(cells) else "no gaps: every high-risk cell has two or more agencies"
+    return (
+        cells,
+        columns,
+        {"title": "Gaps in coverage of high-risk cells", "items": items, "note": note},
+    )
+
+
+_CELL_STYLERS = {
+    "count": _count_layer,
+    "risk": _risk_layer,
+    "hotspots": _hotspot_layer,
+    "emerging": _emerging_layer,
+    "gaps": _gap_layer,
+}
+_CELL_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "count": ("count",),
+    "risk": ("risk",),
+    "hotspots": ("gi_bin",),
+    "emerging": ("emerging",),
+    "gaps": ("gap",),
+}
 
 
 def cell_map(
@@ -368,7 +620,11 @@ def _title_html(title: str, *, empty: bool) -> str:
 
 
 def _feature_collection(
-    geoms: np.ndarray, columns: Mapping[str, list[Any]], *, polygons_only: bool = False
+    geoms: np.ndarray,
+    columns: Mapping[str, list[Any]],
+    *,
+    polygons_only: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
     names = list(columns)
     with _gc_paused():
@@ -382,7 +638,7 @@ def _feature_collection(
             }
             for geometry, row in zip(geometries, rows, strict=True)
         ]
-        collection = {"type": "FeatureCollection", "features": features}
+        collection = {"type": "FeatureCollection", "features": features, **(extra or {})}
         return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY, default=_json_default)
 
 

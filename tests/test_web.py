@@ -658,3 +658,161 @@ def test_sample_study_place_question(sample_client: FlaskClient) -> None:
     one = sample_client.get("/api/places/summary", query_string={"month": month}).get_json()
     assert one["total_incidents"] == cells["total_count"]
     assert sum(row["share_incidents"] for row in one["shares"]) == pytest.approx(1)
+
+
+# -- the sample town: cell layers, interventions, the cell panel ------------------------------
+
+HOT_CELL = "89195ca198fffff"  # the Arndale: a persistent 99% hot spot with two interventions
+
+
+@pytest.mark.parametrize(
+    ("layer", "title"),
+    [
+        ("count", "Incidents per cell"),
+        ("risk", "Contextual risk"),
+        ("hotspots", "Hot spots"),
+        ("emerging", "Emerging hot spots"),
+        ("gaps", "Gaps"),
+    ],
+)
+def test_sample_study_cell_layers(
+    sample_client: FlaskClient, sample_study: Path, layer: str, title: str
+) -> None:
+    response = sample_client.get("/api/cells.geojson", query_string={"layer": layer})
+    assert response.status_code == 200
+    assert response.mimetype == "application/geo+json"
+    data = json.loads(response.data)
+    assert data["features"], layer
+    assert data["legend"]["title"].startswith(title)
+    legend_colours = {item["colour"] for item in data["legend"]["items"]}
+    fills = {f["properties"]["fill"] for f in data["features"]}
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", fill) for fill in fills)
+    assert fills <= legend_colours
+    frame = gpd.GeoDataFrame.from_features(data["features"], crs="EPSG:4326")
+    assert frame.geom_type.eq("Polygon").all()
+    cells = gpd.read_parquet(sample_study / "cells.parquet")
+    if layer == "emerging":
+        expected = int((cells["emerging"] != "no pattern detected").sum())
+        assert len(frame) == expected
+        assert "no pattern detected" not in set(frame["label"])
+    if layer == "gaps":
+        gaps = gpd.read_parquet(sample_study / "gaps.parquet")
+        assert sorted(frame["h3"]) == sorted(gaps["h3"])
+    if layer == "hotspots":
+        by_h3 = dict(zip(frame["h3"], frame["fill"], strict=True))
+        assert by_h3[HOT_CELL] == "#d62f27"  # 99% hot spot: ArcGIS's deepest red
+
+
+def test_count_layer_matches_the_incident_map(sample_client: FlaskClient) -> None:
+    summary = sample_client.get("/api/summary").get_json()
+    month = summary["months"][-1]
+    for query, total in [({}, summary["total_count"]), ({"month": month}, None)]:
+        data = json.loads(sample_client.get("/api/cells.geojson", query_string=query).data)
+        counts = [f["properties"]["count"] for f in data["features"]]
+        assert all(f["properties"]["value"] == f["properties"]["count"] for f in data["features"])
+        expected = sample_client.get("/api/summary", query_string=query).get_json()
+        assert sum(counts) == expected["total_count"] == (total or expected["total_count"])
+
+
+def test_risk_colours_rise_with_risk(sample_client: FlaskClient) -> None:
+    data = json.loads(sample_client.get("/api/cells.geojson?layer=risk").data)
+    order = [item["colour"] for item in data["legend"]["items"]]
+    ranked = sorted(data["features"], key=lambda f: f["properties"]["value"])
+    classes = [order.index(f["properties"]["fill"]) for f in ranked]
+    assert classes == sorted(classes) and classes[0] < classes[-1]
+
+
+@pytest.mark.parametrize("layer", ["Risk", "heat", "count;", "places"])
+def test_unknown_cell_layer_is_400_naming_the_layers(
+    sample_client: FlaskClient, layer: str
+) -> None:
+    response = sample_client.get("/api/cells.geojson", query_string={"layer": layer})
+    assert response.status_code == 400
+    assert "count, risk, hotspots, emerging, gaps" in response.get_json()["error"]
+
+
+def test_month_is_only_for_counts(sample_client: FlaskClient) -> None:
+    month = sample_client.get("/api/summary").get_json()["months"][0]
+    response = sample_client.get(
+        "/api/cells.geojson", query_string={"layer": "risk", "month": month}
+    )
+    assert response.status_code == 400
+    assert "layer=count" in response.get_json()["error"]
+
+
+def test_study_without_analysis_has_only_counts(client: FlaskClient) -> None:
+    assert client.get("/api/cells.geojson?layer=count").status_code == 200
+    for layer in ("risk", "hotspots", "emerging", "gaps"):
+        response = client.get("/api/cells.geojson", query_string={"layer": layer})
+        assert response.status_code == 404
+        assert "built without" in response.get_json()["error"]
+    settings = page_settings(client.get("/").get_data(as_text=True))
+    assert [layer["name"] for layer in settings["cell_layers"]] == ["count"]
+    assert settings["interventions"]["count"] == 0
+
+
+def test_no_interventions_is_an_empty_collection(client: FlaskClient) -> None:
+    response = client.get("/api/interventions.geojson")
+    assert response.status_code == 200
+    assert json.loads(response.data) == {"type": "FeatureCollection", "features": []}
+
+
+def test_sample_study_interventions(sample_client: FlaskClient, sample_study: Path) -> None:
+    expected = gpd.read_parquet(sample_study / "interventions.parquet")
+    response = sample_client.get("/api/interventions.geojson")
+    assert response.mimetype == "application/geo+json"
+    features = json.loads(response.data)["features"]
+    assert [f["properties"]["id"] for f in features] == expected["id"].tolist()
+    frame = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
+    assert (frame.geom_type.to_numpy() == expected.geom_type.to_numpy()).all()
+    props = {f["properties"]["id"]: f["properties"] for f in features}
+    cctv = props["INT-03"]
+    assert cctv["type"] == "cctv" and cctv["radius_m"] == 150.0
+    assert cctv["lead_agency"] == "council" and cctv["partner_agencies"] == ["police"]
+    assert cctv["start_month"] == "2024-04" and cctv["hours"] == "00:00-24:00"
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", p["colour"]) for p in props.values())
+    # One colour per type: the same type always looks the same.
+    by_type = {(p["type"], p["colour"]) for p in props.values()}
+    assert len(by_type) == len({p["type"] for p in props.values()})
+
+
+def test_cell_details_of_a_hot_cell(sample_client: FlaskClient, sample_study: Path) -> None:
+    cells = gpd.read_parquet(sample_study / "cells.parquet").set_index("h3")
+    row = cells.loc[HOT_CELL]
+    details = sample_client.get(f"/api/cell/{HOT_CELL}").get_json()
+    assert details["h3"] == HOT_CELL
+    assert details["place_type"] == row["place_type"] and details["place_name"] == row["place_name"]
+    assert details["count"] == row["count"] == sum(details["series"])
+    assert len(details["series"]) == len(details["months"])
+    assert details["gi_class"] == "hot spot 99%"
+    assert details["emerging"] == row["emerging"]
+    assert details["risk"] == pytest.approx(row["risk"], abs=1e-3)
+    assert details["relative_risk"] == pytest.approx(row["relative_risk"], abs=1e-3)
+    assert "; ".join(details["risk_factors"]) == row["risk_factors"]
+    assert "in or touching shopping centres and retail areas ×2.84" in details["risk_factors"]
+    assert details["intervention_ids"] == row["intervention_ids"].split(";")
+    assert [i["id"] for i in details["interventions"]] == details["intervention_ids"]
+    assert "police" in details["agencies"]
+
+
+@pytest.mark.parametrize("h3", ["zzz", "89195ca198ffff", "8928308280fffff", "89195CA198FFFFF"])
+def test_unknown_cell_is_404(sample_client: FlaskClient, h3: str) -> None:
+    response = sample_client.get(f"/api/cell/{h3}")
+    assert response.status_code == 404
+    assert f"No cell {h3!r} in this study" in response.get_json()["error"]
+
+
+def test_sample_page_offers_the_layers(sample_client: FlaskClient) -> None:
+    html = sample_client.get("/").get_data(as_text=True)
+    settings = page_settings(html)
+    assert [layer["name"] for layer in settings["cell_layers"]] == [
+        "count",
+        "risk",
+        "hotspots",
+        "emerging",
+        "gaps",
+    ]
+    assert settings["interventions"] == {"url": "/api/interventions.geojson", "count": 12}
+    assert settings["cell_url"] == "/api/cell/"
+    assert 'id="geojtai-cell-panel"' in html
+    assert EXTERNAL_URL.findall(html) == []

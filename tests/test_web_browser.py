@@ -284,3 +284,94 @@ def test_place_layers_toggle_offline(
     assert off_machine == []
     assert f"{base}/api/places/parks.geojson" in requests
     assert (tmp_path / "places.png").stat().st_size > 10_000
+
+
+# -- cell layers, interventions and the cell panel --------------------------------------------
+
+HOT_CELL = "89195ca198fffff"  # the Arndale: hot spot, highest-but-one risk, two interventions
+
+# The fill colour of each cell of the active cell layer, and the legend's title.
+CELL_STATE = """
+() => {
+  const name = window.geojtaiActiveCells, layer = window.geojtaiCellLayers[name];
+  const fills = {};
+  layer.eachLayer((l) => { fills[l.feature.properties.h3] = l.options.fillColor; });
+  return {name: name, onMap: window.geojtaiMap.hasLayer(layer), fills: fills,
+          legend: document.querySelector(".geojtai-legend strong").textContent};
+}
+"""
+
+HOT_CELL_POINT = """
+(h3) => {
+  const map = window.geojtaiMap, layer = window.geojtaiCellLayers[window.geojtaiActiveCells];
+  const cell = layer.getLayers().find((l) => l.feature.properties.h3 === h3);
+  map.setView(cell.getCenter(), 16, {animate: false});
+  const p = map.latLngToContainerPoint(cell.getCenter());
+  const box = map.getContainer().getBoundingClientRect();
+  return {x: box.left + p.x, y: box.top + p.y, latlng: [cell.getCenter().lat, cell.getCenter().lng]};
+}
+"""
+
+
+def test_cell_layers_interventions_and_cell_panel(sample_server: str, tmp_path: Path) -> None:
+    base = sample_server
+    requests: list[str] = []
+    errors: list[str] = []
+    with browser_page(1300, 850, requests, errors) as page:
+        page.goto(f"{base}/", wait_until="networkidle")
+        page.wait_for_function("() => window.geojtaiCellLayers && window.geojtaiCellLayers.count")
+        counts: dict[str, Any] = page.evaluate(CELL_STATE)
+        probe: dict[str, Any] = page.evaluate(HOT_CELL_POINT, HOT_CELL)
+        page.mouse.move(5, 5)
+        pixel_counts = page.evaluate(PIXEL_AT, probe["latlng"])
+
+        # Contextual risk: fetched, drawn in its own colours, with its own legend.
+        page.get_by_role("radio", name="Contextual risk").check()
+        page.wait_for_function(
+            "() => window.geojtaiCellLayers.risk.getLayers().length > 0"
+            " && document.querySelector('.geojtai-legend strong').textContent.includes('risk')",
+            timeout=10_000,
+        )
+        risk: dict[str, Any] = page.evaluate(CELL_STATE)
+        count_on_after = page.evaluate(
+            "() => window.geojtaiMap.hasLayer(window.geojtaiCellLayers.count)"
+        )
+        pixel_risk = page.evaluate(PIXEL_AT, probe["latlng"])
+
+        # Click the hot cell: the panel shows its risk and risk factors.
+        page.mouse.click(probe["x"], probe["y"])
+        panel = page.locator("#geojtai-cell-panel")
+        panel.locator("text=Risk factors").wait_for(timeout=10_000)
+        panel_text = panel.inner_text()
+
+        # The interventions overlay: off, then on (fetched and drawn), then off again.
+        before = page.evaluate("() => window.geojtaiMap.hasLayer(window.geojtaiInterventions)")
+        checkbox = page.get_by_role("checkbox", name="Interventions")
+        checkbox.check()
+        page.wait_for_function(
+            "() => window.geojtaiInterventions.getLayers().length === 12", timeout=10_000
+        )
+        circles = page.evaluate(
+            "() => window.geojtaiInterventions.getLayers().filter((l) => l instanceof L.Circle)"
+            ".map((l) => l.getRadius())"
+        )
+        checkbox.uncheck()
+        after = page.evaluate("() => window.geojtaiMap.hasLayer(window.geojtaiInterventions)")
+        page.screenshot(path=str(tmp_path / "layers.png"))
+
+    assert counts["name"] == "count" and counts["onMap"]
+    assert risk["name"] == "risk" and risk["onMap"] and not count_on_after
+    assert risk["legend"].startswith("Contextual risk") and counts["legend"] != risk["legend"]
+    assert set(risk["fills"].values()).isdisjoint(counts["fills"].values())
+    assert pixel_counts != pixel_risk
+    assert HOT_CELL in panel_text
+    assert "Contextual risk" in panel_text and "expected incidents next month" in panel_text
+    assert "in or touching shopping centres and retail areas ×2.84" in panel_text
+    assert "INT-04" in panel_text
+    assert before is False and after is False
+    assert sorted(circles) == [150.0, 150.0, 200.0, 250.0, 250.0]
+    assert errors == []
+    off_machine = [url for url in requests if not url.startswith((f"{base}/", "data:"))]
+    assert off_machine == []
+    assert f"{base}/api/cells.geojson?layer=risk" in requests
+    assert f"{base}/api/cell/{HOT_CELL}" in requests

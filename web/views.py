@@ -19,6 +19,7 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import numpy as np
 import orjson
 import pandas as pd
 import xstatic.pkg.leaflet
@@ -37,11 +38,28 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from geojtai.errors import StudyError
 from geojtai.io.studyfolder import Study
-from geojtai.maps import DEFAULT_ASSET_URL, cell_map, cells_geojson, places_geojson
+from geojtai.maps import (
+    CELL_LAYERS,
+    DEFAULT_ASSET_URL,
+    cell_layer_geojson,
+    cell_map,
+    interventions_geojson,
+    places_geojson,
+)
 from web import STUDY_KEY
 
 __all__ = [
     "ELSEWHERE",
+    "EXTRAS_KEY",
+    "StudyExtras",
+    "cell_details",
+    "cell_layer",
+    "cell_layer_names",
+    "current_extras",
+    "load_extras",
+    "read_gaps",
+    "read_interventions",
+    "requested_layer",
     "LEAFLET_DIR",
     "PLACES_KEY",
     "SHOWN_MAX_FEATURES",
@@ -63,6 +81,7 @@ LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _SHOWN = ("count", "harm")  # the values a cell shows, in this order
 PLACES_KEY = "geojtai.places"
+EXTRAS_KEY = "geojtai.extras"
 ELSEWHERE = "Elsewhere"  # the title of place type ``other``: no place layer
 #: Layers with more features than this start hidden on the map, as do line layers (streets):
 #: both are dense enough to hide the cells under them.
@@ -313,6 +332,180 @@ def place_question(places: ServedPlaces, month: str | None) -> dict[str, Any]:
     }
 
 
+# -- the study's analysis layers: risk, hot spots, gaps, interventions --------------------
+
+
+@dataclass(frozen=True)
+class StudyExtras:
+    """A study's gap cells and interventions, read once; empty for studies without them.
+
+    Attributes
+    ----------
+    gaps
+        ``gaps.parquet`` (EPSG:4326), or ``None`` when the study has no gap analysis.
+    interventions
+        ``interventions.parquet`` (EPSG:4326); no rows when the study had none.
+    interventions_geojson
+        The interventions as GeoJSON (:func:`geojtai.maps.interventions_geojson`).
+    """
+
+    gaps: gpd.GeoDataFrame | None = None
+    interventions: gpd.GeoDataFrame = field(default_factory=lambda: _no_interventions())
+    interventions_geojson: bytes = b'{"type":"FeatureCollection","features":[]}'
+
+
+def _no_interventions() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"id": [], "name": [], "agencies": []}, geometry=[], crs=4326)
+
+
+def read_gaps(study: Study) -> gpd.GeoDataFrame | None:
+    """The study's gap layer, or ``None`` for a study built without interventions."""
+    return study.gaps()
+
+
+def read_interventions(study: Study) -> gpd.GeoDataFrame:
+    """The study's interventions; no rows for a study built without them."""
+    frame = study.interventions()
+    return _no_interventions() if frame is None else frame
+
+
+def load_extras(study: Study) -> StudyExtras:
+    """Read a study's gaps and interventions and serialise the interventions, once."""
+    interventions = read_interventions(study)
+    return StudyExtras(
+        gaps=read_gaps(study),
+        interventions=interventions,
+        interventions_geojson=interventions_geojson(interventions),
+    )
+
+
+def current_extras() -> StudyExtras:
+    """The app's gaps and interventions, read when the app was created."""
+    current_study()
+    extras: StudyExtras = current_app.extensions.get(EXTRAS_KEY) or StudyExtras()
+    return extras
+
+
+def cell_layer_names(study: Study, extras: StudyExtras) -> list[str]:
+    """The cell layers this study can show, in menu order (``count`` always)."""
+    columns = study.cells.columns
+    have = {
+        "count": True,
+        "risk": "risk" in columns,
+        "hotspots": "gi_bin" in columns,
+        "emerging": "emerging" in columns,
+        "gaps": extras.gaps is not None,
+    }
+    return [name for name in CELL_LAYERS if have[name]]
+
+
+def requested_layer() -> str:
+    """The ``?layer=`` of the request (``count`` when absent).
+
+    Raises
+    ------
+    werkzeug.exceptions.BadRequest
+        Not a cell layer name; the message lists them.
+    """
+    layer = request.args.get("layer", "").strip() or "count"
+    if layer not in CELL_LAYERS:
+        valid = ", ".join(CELL_LAYERS)
+        raise BadRequest(f"`layer` was {layer!r} but is expected to be one of: {valid}.")
+    return layer
+
+
+def cell_layer(study: Study, extras: StudyExtras, layer: str, month: str | None) -> bytes:
+    """One cell layer as GeoJSON with colours and legend (:func:`cell_layer_geojson`).
+
+    Counts come from :func:`displayed_cells`; the other layers are over the whole study.
+
+    Raises
+    ------
+    werkzeug.exceptions.BadRequest
+        A month was given for a layer other than ``count``.
+    werkzeug.exceptions.NotFound
+        The study was built without what the layer shows.
+    """
+    if month is not None and layer != "count":
+        raise BadRequest(f"`month` applies only to layer=count, not layer={layer}.")
+    if layer not in cell_layer_names(study, extras):
+        raise NotFound(f"This study was built without the {CELL_LAYERS[layer]!r} layer.")
+    if layer == "count":
+        shown = displayed_cells(study, month)
+        extra = [c for c in _SHOWN if c in shown.columns]
+        return cell_layer_geojson(shown, "count", properties=extra)
+    if layer == "gaps":
+        return cell_layer_geojson(extras.gaps, "gaps")
+    return cell_layer_geojson(study.cells, layer)
+
+
+def cell_details(study: Study, extras: StudyExtras, h3: str) -> dict[str, Any]:
+    """Everything the study knows about one cell, for the cell panel.
+
+    Returns
+    -------
+    dict
+        ``h3``, ``place_type``, ``place_name``, ``count`` and ``harm`` (whole study), the
+        ``months`` and ``series`` (incidents per month), ``gi_class``, ``emerging``,
+        ``risk``, ``relative_risk``, ``risk_factors`` (a list), ``gap``, and the
+        ``interventions`` present now (``id``, ``name``, ``type``) with their ``agencies``.
+
+    Raises
+    ------
+    werkzeug.exceptions.NotFound
+        ``h3`` is not a cell of this study.
+    """
+    cells = study.cells
+    found = cells.loc[cells["h3"] == h3]
+    if found.empty:
+        msg = f"No cell {h3!r} in this study (a cell id is 15 hex digits, such as 89195ca198fffff)."
+        raise NotFound(msg)
+    row = {k: _plain(v) for k, v in found.drop(columns="geometry").iloc[0].items()}
+    months = study_months(study)
+    series = []
+    for month in months:  # every count shown goes through displayed_cells
+        shown = displayed_cells(study, month)
+        series.append(int(shown.loc[shown["h3"] == h3, "count"].sum()))
+    total = displayed_cells(study, None)
+    total = total.loc[total["h3"] == h3]
+    ids = [i for i in str(row.get("intervention_ids") or "").split(";") if i]
+    present = extras.interventions.loc[extras.interventions["id"].isin(ids)]
+    agencies = sorted({a for s in present["agencies"].dropna() for a in str(s).split(";") if a})
+    gaps = extras.gaps
+    gap = gaps.loc[gaps["h3"] == h3, "gap"] if gaps is not None else pd.Series([], dtype=object)
+    factors = [f.strip() for f in str(row.get("risk_factors") or "").split(";") if f.strip()]
+    return {
+        "h3": h3,
+        "place_type": row.get("place_type"),
+        "place_name": row.get("place_name"),
+        "count": int(total["count"].sum()),
+        "harm": round(float(total["harm"].sum()), 3) if "harm" in total else None,
+        "months": months,
+        "series": series,
+        "gi_class": row.get("gi_class"),
+        "emerging": row.get("emerging"),
+        "risk": row.get("risk"),
+        "relative_risk": row.get("relative_risk"),
+        "risk_factors": factors,
+        "gap": str(gap.iloc[0]) if len(gap) else None,
+        "interventions": [
+            {"id": str(r["id"]), "name": str(r["name"]), "type": str(r.get("type", ""))}
+            for r in present.to_dict("records")
+        ],
+        "intervention_ids": ids,
+        "agencies": agencies,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A frame value as JSON: numpy scalars to Python, missing to ``None``, floats rounded."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[str, Any]:
     """The map page's context: summary, folium map parts and the page script's settings.
 
@@ -320,10 +513,20 @@ def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[s
     question for the month shown.
     """
     summary = study_summary(study, cells, month)
+    extras = current_extras()
     page = {
         "layers": layer_list(current_places()),
         "summary_url": url_for("api.places_summary", month=month),
         "month": month,
+        "cell_layers": [
+            {"name": name, "title": CELL_LAYERS[name], "url": url_for("api.cells", layer=name)}
+            for name in cell_layer_names(study, extras)
+        ],
+        "interventions": {
+            "url": url_for("api.interventions"),
+            "count": len(extras.interventions),
+        },
+        "cell_url": url_for("api.cell", h3="H3").removesuffix("H3"),
     }
     period = _period(summary["months"], month)
     m = cell_map(
@@ -368,6 +571,7 @@ def _load_app_places(state: BlueprintSetupState) -> None:
     """Read the study's place layers when the API is registered on an app (start-up)."""
     study: Study | None = state.app.extensions.get(STUDY_KEY)
     state.app.extensions[PLACES_KEY] = load_places(study) if study else ServedPlaces()
+    state.app.extensions[EXTRAS_KEY] = load_extras(study) if study else StudyExtras()
 
 
 # -- maps: the page and its assets --------------------------------------------------------
@@ -420,11 +624,24 @@ def _error(status: int, title: str, message: str) -> tuple[Response | str, int]:
 
 @api_bp.get("/cells.geojson")
 def cells() -> Response:
-    """The cells shown on the map as a GeoJSON FeatureCollection (``h3`` in properties)."""
+    """One cell layer (``?layer=count|risk|hotspots|emerging|gaps``, ``?month=`` for count)
+    as GeoJSON: ``h3``, ``value``, ``label``, ``fill`` per cell, and a ``legend``."""
     study = current_study()
-    shown = displayed_cells(study, requested_month(study))
-    names = [c for c in shown.columns if c != "geometry"]
-    return Response(cells_geojson(shown, properties=names), mimetype="application/geo+json")
+    layer, month = requested_layer(), requested_month(study)
+    data = cell_layer(study, current_extras(), layer, month)
+    return Response(data, mimetype="application/geo+json")
+
+
+@api_bp.get("/interventions.geojson")
+def interventions() -> Response:
+    """The study's interventions as GeoJSON, coloured by type; empty when it has none."""
+    return Response(current_extras().interventions_geojson, mimetype="application/geo+json")
+
+
+@api_bp.get("/cell/<h3>")
+def cell(h3: str) -> Response:
+    """One cell's details: place, counts, monthly series, hot spots, risk, interventions."""
+    return _json(cell_details(current_study(), current_extras(), h3))
 
 
 @api_bp.get("/summary")

@@ -99,7 +99,101 @@
         if (layer.geojtaiSpec.kind === kind && map.hasLayer(layer)) layer.bringToFront();
       });
     });
+    if (interventions && map.hasLayer(interventions)) interventions.bringToFront();
   }
+
+  // -- the cell layers and the interventions --------------------------------------------
+
+  function fetchJson(url) {
+    return fetch(url, {headers: {Accept: "application/json"}}).then(function (response) {
+      if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  function cellLayer(spec) {
+    var layer = L.geoJSON(null, {
+      renderer: renderer,
+      style: function (f) {
+        var p = f.properties;
+        return {fillColor: p.fill, fillOpacity: p.fill_opacity, color: p.fill, weight: 1,
+                opacity: Math.min(1, p.fill_opacity + 0.2)};
+      }
+    }).bindTooltip(function (l) {
+      var p = l.feature.properties;
+      return esc(p.h3) + "<br>" + esc(p.label);
+    }, {sticky: true});
+    layer.geojtaiSpec = spec;
+    layer.geojtaiLegend = null;
+    layer.geojtaiLoaded = null;
+    layer.on("add", function () {
+      if (layer.geojtaiLoaded) return;
+      layer.geojtaiLoaded = fetchJson(spec.url).then(function (data) {
+        layer.geojtaiLegend = data.legend;
+        layer.addData(data);
+        if (window.geojtaiActiveCells === spec.name) showCellLegend(spec.name);
+        restack();
+      }).catch(function (error) {
+        cellLegendHtml('<strong>' + esc(spec.title) + "</strong><div>Could not load: " + esc(error.message) + "</div>");
+        throw error;
+      });
+    });
+    return layer;
+  }
+
+  var cellLegendBox = document.querySelector(".geojtai-legend");
+  var countLegend = cellLegendBox ? cellLegendBox.innerHTML : "";
+
+  function cellLegendHtml(html) {
+    if (cellLegendBox) cellLegendBox.innerHTML = html;
+  }
+
+  function showCellLegend(name) {
+    if (name === "count") return cellLegendHtml(countLegend);
+    var legendData = cellLayers[name].geojtaiLegend;
+    if (!legendData) return cellLegendHtml("<strong>" + esc(cellLayers[name].geojtaiSpec.title) + "</strong><div>Loading…</div>");
+    cellLegendHtml("<strong>" + esc(legendData.title) + "</strong>" + legendData.items.map(function (item) {
+      return '<div><i style="background:' + esc(item.colour) + '"></i>' + esc(item.label) + "</div>";
+    }).join("") + (legendData.note ? '<div class="geojtai-empty">' + esc(legendData.note) + "</div>" : ""));
+  }
+
+  function months(p) {
+    return (p.start_month || "?") + " to " + (p.end_month || "now");
+  }
+
+  function interventionPopup(layer) {
+    var p = layer.feature.properties;
+    var partners = p.partner_agencies.length ? p.partner_agencies.join(", ") : "none";
+    return "<strong>" + esc(p.name) + "</strong><br>" + esc(p.type) +
+      "<br>Lead: " + esc(p.lead_agency) + "<br>Partners: " + esc(partners) +
+      "<br>Active: " + esc(months(p)) +
+      "<br>" + esc((p.days || "").split(";").join(", ")) + (p.hours ? " · " + esc(p.hours) : "");
+  }
+
+  function interventionLayer(spec) {
+    var layer = L.geoJSON(null, {
+      renderer: renderer,
+      style: function (f) {
+        var c = f.properties.colour;
+        return {color: c, weight: 3, opacity: 0.9, fillColor: c, fillOpacity: 0.2, dashArray: "6 4"};
+      },
+      pointToLayer: function (feature, latlng) {
+        var r = feature.properties.radius_m;
+        return r ? L.circle(latlng, {radius: r, renderer: renderer}) : L.circleMarker(latlng, {radius: 6, renderer: renderer});
+      }
+    }).bindPopup(interventionPopup).bindTooltip(function (l) { return esc(l.feature.properties.name); }, {sticky: true});
+    layer.geojtaiLoaded = null;
+    layer.on("add", function () {
+      if (layer.geojtaiLoaded) return;
+      layer.geojtaiLoaded = fetchJson(spec.url).then(function (data) {
+        layer.addData(data);
+        restack();
+      });
+    });
+    layer.on("add", restack);
+    return layer;
+  }
+
 
   // -- the layer control and the legend --------------------------------------------------
 
@@ -114,16 +208,37 @@
 
   var overlays = {};
   var cells = Object.values(window.geojtaiLayers || {})[0];
-  if (cells) overlays["Incidents per cell"] = cells;
   page.layers.forEach(function (spec) {
     var label = swatch(spec) + '<span class="geojtai-layer-name" data-layer="' + esc(spec.name) + '">' +
       esc(spec.title) + "</span> <small>(" + number(spec.count) + ")</small>";
     overlays[label] = places[spec.name];
   });
+  var interventions = page.interventions && page.interventions.count ? interventionLayer(page.interventions) : null;
+  if (interventions) {
+    overlays['<span class="geojtai-layer-name" data-layer="interventions">Interventions</span> <small>(' +
+      number(page.interventions.count) + ")</small>"] = interventions;
+  }
+
+  // The cell layers, one shown at a time (radio buttons): the incident counts drawn by the
+  // folium script, and the study's other layers fetched from the API when first chosen.
+  var cellLayers = {}, bases = {};
+  if (cells) {
+    (page.cell_layers || []).forEach(function (spec) {
+      cellLayers[spec.name] = spec.name === "count" ? cells : cellLayer(spec);
+      bases['<span class="geojtai-cell-layer" data-cell-layer="' + esc(spec.name) + '">' + esc(spec.title) + "</span>"] =
+        cellLayers[spec.name];
+    });
+  }
+  window.geojtaiCellLayers = cellLayers;
+  window.geojtaiActiveCells = "count";
 
   var legend = null;
+  if (page.layers.length || Object.keys(bases).length > 1 || interventions) {
+    window.geojtaiLayerControl = L.control.layers(
+      Object.keys(bases).length > 1 ? bases : null, overlays, {collapsed: false, position: "topright"}
+    ).addTo(map);
+  }
   if (page.layers.length) {
-    window.geojtaiLayerControl = L.control.layers(null, overlays, {collapsed: false, position: "topright"}).addTo(map);
     legend = L.control({position: "bottomleft"});
     legend.onAdd = function () {
       var div = L.DomUtil.create("div", "geojtai-box geojtai-place-legend");
@@ -156,13 +271,106 @@
   }
 
   // Cells shown again come back on top of the canvas: put the place layers back over them.
-  if (cells) cells.on("add", restack);
+  Object.keys(cellLayers).forEach(function (name) {
+    cellLayers[name].on("add", function () {
+      window.geojtaiActiveCells = name;
+      showCellLegend(name);
+      restack();
+    });
+  });
   page.layers.forEach(function (spec) {
     if (spec.shown) places[spec.name].addTo(map);
   });
   restack();
   updateLegend();
   window.geojtaiPlaces = places;
+
+  // -- the cell panel: click a cell for everything the study knows about it ------------
+
+  function inside(latlng, ring) {
+    var x = latlng.lng, y = latlng.lat, hit = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) hit = !hit;
+    }
+    return hit;
+  }
+
+  function cellAt(latlng) {
+    var layer = cellLayers[window.geojtaiActiveCells];
+    if (!layer || !map.hasLayer(layer)) return null;
+    var found = null;
+    layer.eachLayer(function (l) {
+      var g = l.feature.geometry;
+      if (!found && g.type === "Polygon" && l.getBounds().contains(latlng) && inside(latlng, g.coordinates[0])) {
+        found = l.feature.properties.h3;
+      }
+    });
+    return found;
+  }
+
+  function sparkline(series) {
+    var w = 240, h = 44, n = series.length, max = Math.max.apply(null, series.concat([1]));
+    var points = series.map(function (v, i) {
+      return (n > 1 ? (i * w) / (n - 1) : w / 2).toFixed(1) + "," + (h - 2 - (v * (h - 4)) / max).toFixed(1);
+    }).join(" ");
+    return '<svg class="sparkline" viewBox="0 0 ' + w + " " + h + '" width="' + w + '" height="' + h +
+      '" role="img" aria-label="incidents per month"><polyline fill="none" stroke="#bd0026" stroke-width="1.5" points="' +
+      points + '"/></svg>';
+  }
+
+  function fact(name, value) {
+    return value === null || value === undefined || value === "" ? "" :
+      "<dt>" + esc(name) + "</dt><dd>" + value + "</dd>";
+  }
+
+  function cellHtml(c) {
+    var place = c.place_type ? esc(c.place_type) + (c.place_name ? ": " + esc(c.place_name) : "") : "";
+    var interventionsHtml = c.interventions.length ? "<ul>" + c.interventions.map(function (i) {
+      return "<li>" + esc(i.id) + " " + esc(i.name) + " (" + esc(i.type) + ")</li>";
+    }).join("") + "</ul>" : "none";
+    var factors = c.risk_factors.length ? "<ul>" + c.risk_factors.map(function (f) {
+      return "<li>" + esc(f) + "</li>";
+    }).join("") + "</ul>" : "none";
+    return '<p class="cell-id">' + esc(c.h3) + "</p><dl>" +
+      fact("Place", place) +
+      fact("Incidents", number(c.count)) +
+      fact("Harm", c.harm === null ? null : number(c.harm)) +
+      fact("Gi* hot spot", c.gi_class ? esc(c.gi_class) : null) +
+      fact("Emerging", c.emerging ? esc(c.emerging) : null) +
+      fact("Contextual risk", c.risk === null ? null : esc(c.risk.toFixed(2)) + " expected incidents next month") +
+      fact("Relative risk", c.relative_risk === null ? null : "×" + esc(c.relative_risk.toFixed(2))) +
+      fact("Gap", c.gap ? esc(c.gap) : null) +
+      "</dl><h3>Incidents per month</h3>" + sparkline(c.series) +
+      '<p class="places-note">' + esc(c.months[0] || "") + " to " + esc(c.months[c.months.length - 1] || "") + "</p>" +
+      "<h3>Risk factors</h3>" + factors +
+      "<h3>Interventions now</h3>" + interventionsHtml +
+      "<h3>Agencies now</h3><p>" + (c.agencies.length ? esc(c.agencies.join(", ")) : "none") + "</p>";
+  }
+
+  var cellPanel = document.getElementById("geojtai-cell-panel");
+  function showCell(h3) {
+    if (!cellPanel || !page.cell_url) return;
+    var body = cellPanel.querySelector(".cell-body");
+    cellPanel.hidden = false;
+    body.innerHTML = '<p class="places-note">Loading…</p>';
+    map.invalidateSize();
+    fetchJson(page.cell_url + encodeURIComponent(h3))
+      .then(function (c) { body.innerHTML = cellHtml(c); })
+      .catch(function (error) { body.innerHTML = '<p class="places-note">' + esc(error.message) + "</p>"; });
+  }
+  map.on("click", function (e) {
+    var h3 = cellAt(e.latlng);
+    if (h3) showCell(h3);
+  });
+  if (cellPanel) {
+    cellPanel.querySelector(".cell-close").addEventListener("click", function () {
+      cellPanel.hidden = true;
+      map.invalidateSize();
+    });
+  }
+  window.geojtaiShowCell = showCell;
+  window.geojtaiInterventions = interventions;
 
   // -- the place question ----------------------------------------------------------------
 
