@@ -20,7 +20,7 @@ import web
 from geojtai import grid, places
 from geojtai.errors import StudyError
 from geojtai.layers import load_layer_specs
-from web import STUDY_KEY, create_app, views
+from web import AREAS_KEY, create_app, state, views
 
 EXTERNAL_URL = re.compile(r"https?://(?!(?:localhost|127\.0\.0\.1)[:/])[^\s\"'<>)]+")
 MONTHS = ["2024-01", "2024-02", "2024-03"]
@@ -184,7 +184,7 @@ def test_study_dir_from_the_environment(
     monkeypatch.setenv("GEOJTAI_STUDY_DIR", str(study[0]))
     monkeypatch.setenv("GEOJTAI_TILES", "http://127.0.0.1:8080/{z}/{x}/{y}.png")
     app = create_app()
-    assert app.extensions[STUDY_KEY].name == "Tinytown"
+    assert next(iter(app.extensions[AREAS_KEY].values())).title == "Tinytown"
     assert app.config["TILES"] == "http://127.0.0.1:8080/{z}/{x}/{y}.png"
 
 
@@ -193,7 +193,7 @@ def test_test_config_wins_over_the_environment(
 ) -> None:
     monkeypatch.setenv("GEOJTAI_STUDY_DIR", str(tmp_path / "elsewhere"))
     app = create_app({"STUDY_DIR": str(study[0])})
-    assert app.extensions[STUDY_KEY].path == study[0]
+    assert next(iter(app.extensions[AREAS_KEY].values())).study.path == study[0]
 
 
 def test_study_is_loaded_once(
@@ -217,13 +217,13 @@ def test_places_are_read_once_per_app(
     place_study: tuple[Path, gpd.GeoDataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Any] = []
-    real = views.load_places
+    real = state.load_places
 
     def counting_load_places(study: Any) -> Any:
         calls.append(study.path)
         return real(study)
 
-    monkeypatch.setattr(views, "load_places", counting_load_places)
+    monkeypatch.setattr(state, "load_places", counting_load_places)
     client = create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])}).test_client()
     for url in ("/", "/api/layers", "/api/places/parks.geojson", "/api/places/parks.geojson"):
         assert client.get(url).status_code == 200
@@ -429,7 +429,10 @@ def test_summary_for_one_month(client: FlaskClient, study: tuple[Path, pd.DataFr
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "study": "Tinytown", "n_cells": 6}
+    assert response.get_json() == {
+        "status": "ok",
+        "studies": [{"name": "study", "title": "Tinytown", "n_cells": 6}],
+    }
 
 
 @pytest.mark.parametrize(

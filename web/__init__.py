@@ -8,6 +8,9 @@ then ``test_config``:
 
 ``STUDY_DIR``
     The built study folder to serve; loaded once, when the app is created.
+``STUDIES``
+    Several studies, one per area: a mapping of short names to study folders (JSON in
+    ``GEOJTAI_STUDIES``). Pages and the API pick one with ``?study=NAME``.
 ``TILES``
     ``None`` (default): no basemap, so no request leaves the machine. Otherwise a Leaflet
     tile URL template, such as a local tile server's.
@@ -25,16 +28,17 @@ from typing import Any
 from flask import Flask
 
 from geojtai.io.studyfolder import load_study
+from web.state import AREAS_KEY, load_areas
 
-__all__ = ["DEFAULTS", "STUDY_KEY", "create_app"]
+__all__ = ["AREAS_KEY", "DEFAULTS", "create_app"]
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "dev",
     "STUDY_DIR": None,
+    "STUDIES": None,
     "TILES": None,
     "TILES_ATTRIBUTION": None,
 }
-STUDY_KEY = "geojtai.study"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -61,9 +65,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     if test_config is not None:
         app.config.from_mapping(test_config)
-    # Load the study once per process; without STUDY_DIR the study pages explain what to set.
-    study_dir = app.config["STUDY_DIR"]
-    app.extensions[STUDY_KEY] = load_study(study_dir) if study_dir else None
+    # Load the studies once per process; without any, the pages explain what to set.
+    app.extensions[AREAS_KEY] = load_areas(app, load_study)
     # Register the views.
     from web import views
 

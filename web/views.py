@@ -43,36 +43,27 @@ from geojtai.maps import (
     DEFAULT_ASSET_URL,
     cell_layer_geojson,
     cell_map,
-    interventions_geojson,
-    places_geojson,
 )
-from web import STUDY_KEY
+from web.state import AREAS_KEY, Area, LiveDeployment, ServedPlaces, current_area
 
 __all__ = [
     "ELSEWHERE",
-    "EXTRAS_KEY",
-    "StudyExtras",
+    "LEAFLET_DIR",
+    "NAV_PAGES",
+    "SHOWN_MAX_FEATURES",
+    "api_bp",
     "cell_details",
     "cell_layer",
     "cell_layer_names",
-    "current_extras",
-    "load_extras",
-    "read_gaps",
-    "read_interventions",
-    "requested_layer",
-    "LEAFLET_DIR",
-    "PLACES_KEY",
-    "SHOWN_MAX_FEATURES",
-    "PlaceLayer",
-    "ServedPlaces",
-    "api_bp",
     "current_places",
+    "current_study",
     "displayed_cells",
     "layer_list",
-    "load_places",
     "maps_bp",
+    "navigation",
     "place_layer",
     "place_question",
+    "requested_layer",
     "requested_month",
     "study_summary",
 ]
@@ -80,8 +71,6 @@ __all__ = [
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _SHOWN = ("count", "harm")  # the values a cell shows, in this order
-PLACES_KEY = "geojtai.places"
-EXTRAS_KEY = "geojtai.extras"
 ELSEWHERE = "Elsewhere"  # the title of place type ``other``: no place layer
 #: Layers with more features than this start hidden on the map, as do line layers (streets):
 #: both are dense enough to hide the cells under them.
@@ -89,64 +78,30 @@ SHOWN_MAX_FEATURES = 5000
 
 maps_bp = Blueprint("maps", __name__)
 api_bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-@dataclass(frozen=True)
-class PlaceLayer:
-    """One place layer, ready to serve.
-
-    Attributes
-    ----------
-    spec
-        The layer's spec as ``layers.json`` has it (``name``, ``title``, ``kind``, ``style``,
-        ...).
-    count
-        Features in the study region.
-    geojson
-        The layer as a GeoJSON FeatureCollection (:func:`geojtai.maps.places_geojson`).
-    """
-
-    spec: dict[str, Any]
-    count: int
-    geojson: bytes
-
-    @property
-    def name(self) -> str:
-        """The layer's name (``parks``)."""
-        return str(self.spec["name"])
-
-
-@dataclass(frozen=True)
-class ServedPlaces:
-    """A study's place layers in priority order, and its answer to "where did it happen?".
-
-    Empty for a study built before place layers existed.
-    """
-
-    layers: dict[str, PlaceLayer] = field(default_factory=dict)
-    share: pd.DataFrame = field(default_factory=pd.DataFrame)
-    top: pd.DataFrame = field(default_factory=pd.DataFrame)
+#: The pages in the navigation bar, in order: title, endpoint, least role that sees it. A page
+#: whose blueprint is not registered on the app is left out.
+NAV_PAGES = (
+    ("Map", "maps.index", None),
+    ("Compare", "compare.page", None),
+    ("Dashboard", "dashboard.page", None),
+    ("Interventions", "register.index", None),
+    ("Plan", "plan.page", "editor"),
+    ("Users", "auth.users", "admin"),
+)
 
 
 # -- helpers: one job each ----------------------------------------------------------------
 
 
 def current_study() -> Study:
-    """The app's study, loaded once at start-up.
+    """The study of the request's area (``?study=``), loaded once at start-up.
 
     Raises
     ------
     StudyError
-        The app was started without ``STUDY_DIR``.
+        The app was started without a study.
     """
-    study: Study | None = current_app.extensions.get(STUDY_KEY)
-    if study is None:
-        msg = (
-            "No study to show: set STUDY_DIR (environment variable GEOJTAI_STUDY_DIR) "
-            "to a built study folder and restart."
-        )
-        raise StudyError(msg)
-    return study
+    return current_area().study
 
 
 def study_months(study: Study) -> list[str]:
@@ -207,42 +162,9 @@ def study_summary(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> d
     }
 
 
-def load_places(study: Study) -> ServedPlaces:
-    """Read a study's place files and turn each layer into GeoJSON, once.
-
-    Layers come in ``layers.json`` order (priority); a layer with no feature in the region
-    is kept, empty. A study without ``places.parquet`` gives no layers.
-
-    Raises
-    ------
-    StudyError
-        A place file is there but cannot be read (the message names the study).
-    """
-    tables = study.places()
-    groups = dict(iter(tables.features.groupby("layer", sort=False)))
-    layers = {
-        spec["name"]: _place_layer(spec, groups.get(spec["name"], tables.features.iloc[:0]))
-        for spec in tables.layers
-    }
-    return ServedPlaces(layers=layers, share=tables.share, top=tables.top)
-
-
-def _place_layer(spec: dict[str, Any], features: gpd.GeoDataFrame) -> PlaceLayer:
-    data = places_geojson(features, kind=spec["kind"], style=spec["style"])
-    return PlaceLayer(spec=spec, count=len(features), geojson=data)
-
-
 def current_places() -> ServedPlaces:
-    """The app's place layers, read when the app was created.
-
-    Raises
-    ------
-    StudyError
-        The app was started without ``STUDY_DIR``.
-    """
-    current_study()
-    places: ServedPlaces = current_app.extensions.get(PLACES_KEY) or ServedPlaces()
-    return places
+    """The place layers of the request's area, read when the app was created."""
+    return current_area().places
 
 
 def layer_list(places: ServedPlaces) -> list[dict[str, Any]]:
@@ -335,58 +257,7 @@ def place_question(places: ServedPlaces, month: str | None) -> dict[str, Any]:
 # -- the study's analysis layers: risk, hot spots, gaps, interventions --------------------
 
 
-@dataclass(frozen=True)
-class StudyExtras:
-    """A study's gap cells and interventions, read once; empty for studies without them.
-
-    Attributes
-    ----------
-    gaps
-        ``gaps.parquet`` (EPSG:4326), or ``None`` when the study has no gap analysis.
-    interventions
-        ``interventions.parquet`` (EPSG:4326); no rows when the study had none.
-    interventions_geojson
-        The interventions as GeoJSON (:func:`geojtai.maps.interventions_geojson`).
-    """
-
-    gaps: gpd.GeoDataFrame | None = None
-    interventions: gpd.GeoDataFrame = field(default_factory=lambda: _no_interventions())
-    interventions_geojson: bytes = b'{"type":"FeatureCollection","features":[]}'
-
-
-def _no_interventions() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"id": [], "name": [], "agencies": []}, geometry=[], crs=4326)
-
-
-def read_gaps(study: Study) -> gpd.GeoDataFrame | None:
-    """The study's gap layer, or ``None`` for a study built without interventions."""
-    return study.gaps()
-
-
-def read_interventions(study: Study) -> gpd.GeoDataFrame:
-    """The study's interventions; no rows for a study built without them."""
-    frame = study.interventions()
-    return _no_interventions() if frame is None else frame
-
-
-def load_extras(study: Study) -> StudyExtras:
-    """Read a study's gaps and interventions and serialise the interventions, once."""
-    interventions = read_interventions(study)
-    return StudyExtras(
-        gaps=read_gaps(study),
-        interventions=interventions,
-        interventions_geojson=interventions_geojson(interventions),
-    )
-
-
-def current_extras() -> StudyExtras:
-    """The app's gaps and interventions, read when the app was created."""
-    current_study()
-    extras: StudyExtras = current_app.extensions.get(EXTRAS_KEY) or StudyExtras()
-    return extras
-
-
-def cell_layer_names(study: Study, extras: StudyExtras) -> list[str]:
+def cell_layer_names(study: Study, extras: LiveDeployment) -> list[str]:
     """The cell layers this study can show, in menu order (``count`` always)."""
     columns = study.cells.columns
     have = {
@@ -414,7 +285,7 @@ def requested_layer() -> str:
     return layer
 
 
-def cell_layer(study: Study, extras: StudyExtras, layer: str, month: str | None) -> bytes:
+def cell_layer(study: Study, extras: LiveDeployment, layer: str, month: str | None) -> bytes:
     """One cell layer as GeoJSON with colours and legend (:func:`cell_layer_geojson`).
 
     Counts come from :func:`displayed_cells`; the other layers are over the whole study.
@@ -439,7 +310,7 @@ def cell_layer(study: Study, extras: StudyExtras, layer: str, month: str | None)
     return cell_layer_geojson(study.cells, layer)
 
 
-def cell_details(study: Study, extras: StudyExtras, h3: str) -> dict[str, Any]:
+def cell_details(area: Area, h3: str) -> dict[str, Any]:
     """Everything the study knows about one cell, for the cell panel.
 
     Returns
@@ -455,7 +326,7 @@ def cell_details(study: Study, extras: StudyExtras, h3: str) -> dict[str, Any]:
     werkzeug.exceptions.NotFound
         ``h3`` is not a cell of this study.
     """
-    cells = study.cells
+    study, extras, cells = area.study, area.deployment, area.cells
     found = cells.loc[cells["h3"] == h3]
     if found.empty:
         msg = f"No cell {h3!r} in this study (a cell id is 15 hex digits, such as 89195ca198fffff)."
@@ -513,7 +384,7 @@ def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[s
     question for the month shown.
     """
     summary = study_summary(study, cells, month)
-    extras = current_extras()
+    extras = current_area().deployment
     page = {
         "layers": layer_list(current_places()),
         "summary_url": url_for("api.places_summary", month=month),
@@ -563,15 +434,37 @@ def _json(obj: object, status: int = 200, mimetype: str = "application/json") ->
     return Response(orjson.dumps(obj), status=status, mimetype=mimetype)
 
 
-# -- set-up: read the places once per app ------------------------------------------------
+# -- every page: the navigation bar ----------------------------------------------------------
 
 
-@api_bp.record_once
-def _load_app_places(state: BlueprintSetupState) -> None:
-    """Read the study's place layers when the API is registered on an app (start-up)."""
-    study: Study | None = state.app.extensions.get(STUDY_KEY)
-    state.app.extensions[PLACES_KEY] = load_places(study) if study else ServedPlaces()
-    state.app.extensions[EXTRAS_KEY] = load_extras(study) if study else StudyExtras()
+@maps_bp.app_context_processor
+def navigation() -> dict[str, Any]:
+    """The navigation bar's links (kept on the request's area) and the areas to switch to."""
+    areas = current_app.extensions.get(AREAS_KEY, {})
+    chosen = request.args.get("study") or None
+    keep = {"study": chosen} if chosen else {}
+    items = [
+        {"title": title, "url": url_for(endpoint, **keep), "current": request.endpoint == endpoint}
+        for title, endpoint, role in NAV_PAGES
+        if endpoint in current_app.view_functions and _role_allows(role)
+    ]
+    first = next(iter(areas), None)
+    choices = [
+        {"name": name, "title": area.title, "current": name == (chosen or first)}
+        for name, area in areas.items()
+    ]
+    return {"nav_items": items, "nav_areas": choices}
+
+
+def _role_allows(role: str | None) -> bool:
+    """Whether the signed-in user (if sign-in is set up) has at least ``role``."""
+    if role is None:
+        return True
+    try:
+        from web.auth import role_at_least
+    except ImportError:  # sign-in not set up yet: show everything
+        return True
+    return bool(role_at_least(role))
 
 
 # -- maps: the page and its assets --------------------------------------------------------
@@ -594,10 +487,11 @@ def leaflet_asset(filename: str) -> Response:
 @maps_bp.get("/healthz")
 def healthz() -> Response:
     """200 with the study's name when a study is loaded, else 503."""
-    study: Study | None = current_app.extensions.get(STUDY_KEY)
-    if study is None:
+    areas = current_app.extensions.get(AREAS_KEY, {})
+    if not areas:
         return _json({"status": "unavailable", "error": "no study loaded (STUDY_DIR)"}, 503)
-    return _json({"status": "ok", "study": study.name, "n_cells": len(study.cells)})
+    studies = [{"name": n, "title": a.title, "n_cells": len(a.study.cells)} for n, a in areas.items()]
+    return _json({"status": "ok", "studies": studies})
 
 
 @maps_bp.app_errorhandler(StudyError)
@@ -628,20 +522,20 @@ def cells() -> Response:
     as GeoJSON: ``h3``, ``value``, ``label``, ``fill`` per cell, and a ``legend``."""
     study = current_study()
     layer, month = requested_layer(), requested_month(study)
-    data = cell_layer(study, current_extras(), layer, month)
+    data = cell_layer(study, current_area().deployment, layer, month)
     return Response(data, mimetype="application/geo+json")
 
 
 @api_bp.get("/interventions.geojson")
 def interventions() -> Response:
     """The study's interventions as GeoJSON, coloured by type; empty when it has none."""
-    return Response(current_extras().interventions_geojson, mimetype="application/geo+json")
+    return Response(current_area().deployment.geojson, mimetype="application/geo+json")
 
 
 @api_bp.get("/cell/<h3>")
 def cell(h3: str) -> Response:
     """One cell's details: place, counts, monthly series, hot spots, risk, interventions."""
-    return _json(cell_details(current_study(), current_extras(), h3))
+    return _json(cell_details(current_area(), h3))
 
 
 @api_bp.get("/summary")
