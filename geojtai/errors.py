@@ -8,7 +8,11 @@ turns a ``GeojtaiError`` into one line per problem on stderr and exit status 2.
 from __future__ import annotations
 
 __all__ = [
+    "AccountError",
     "CRSError",
+    "DatabaseError",
+    "DisclosureError",
+    "FilterError",
     "GeojtaiError",
     "InputFileError",
     "SchemaError",
@@ -51,3 +55,20 @@ class SettingsError(GeojtaiError, ValueError):
 
 class StudyError(GeojtaiError, RuntimeError):
     """A study folder is missing, incomplete or from an incompatible version."""
+
+
+class FilterError(GeojtaiError, ValueError):
+    """A filter on the incidents (web query arguments or a ``CellFilter``) is invalid."""
+
+
+class DisclosureError(GeojtaiError, ValueError):
+    """A disclosure rule or the counts given to it are invalid."""
+
+
+class AccountError(GeojtaiError, ValueError):
+    """A user account cannot be made or changed (name taken, unknown role, short password)."""
+
+
+class DatabaseError(GeojtaiError, OSError):
+    """The app's database cannot be opened (bad URL, missing folder, server unreachable) or
+    was asked to do what it refuses (change the append-only audit log)."""
