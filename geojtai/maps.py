@@ -158,6 +158,8 @@ def class_breaks(values: np.ndarray | pd.Series | Sequence[float], k: int = 5) -
 
 def colour_ramp(n: int, *, anchors: Sequence[str] = _ANCHORS) -> list[str]:
     """``n`` hex colours from light to dark along a sequential ramp (YlOrRd by default)."""
+    if n < 1:
+        return []
     rgb_anchors = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in anchors], float)
     at = np.linspace(0.0, 1.0, n) if n > 1 else np.array([0.5])
     pos = np.linspace(0.0, 1.0, len(rgb_anchors))
@@ -243,7 +245,12 @@ def places_geojson(features: gpd.GeoDataFrame, *, kind: str, style: Mapping[str,
 
 
 def cell_layer_geojson(
-    cells: gpd.GeoDataFrame, layer: str, *, properties: Sequence[str] = (), k: int = 5
+    cells: gpd.GeoDataFrame,
+    layer: str,
+    *,
+    properties: Sequence[str] = (),
+    k: int = 5,
+    no_value: str | None = None,
 ) -> bytes:
     """One cell layer of the web map as GeoJSON, coloured here, with its legend.
 
@@ -259,6 +266,9 @@ def cell_layer_geojson(
         More columns to copy into each feature's properties (``count``, ``harm``).
     k
         Number of quantile classes at most (``count`` and ``risk``).
+    no_value
+        What a missing value means, for the tooltip and legend (``"fewer than 10"`` for a
+        count withheld by disclosure control); such cells are drawn in the no-data grey.
 
     Returns
     -------
@@ -285,6 +295,8 @@ def cell_layer_geojson(
         msg = f"The {layer!r} cell layer needs the column(s) {', '.join(missing)}."
         raise ValueError(msg)
     kept, columns, legend = _CELL_STYLERS[layer](cells, k)
+    if no_value is not None and "value" in columns:
+        columns, legend = _with_no_value(columns, legend, no_value)
     return _feature_collection(
         kept.geometry.to_numpy(),
         {
@@ -295,6 +307,21 @@ def cell_layer_geojson(
         polygons_only=True,
         extra={"legend": legend},
     )
+
+
+def _with_no_value(
+    columns: dict[str, list[Any]], legend: dict[str, Any], no_value: str
+) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Label cells without a value with ``no_value`` and add it to the legend if any."""
+    missing = [v is None for v in columns["value"]]
+    if not any(missing):
+        return columns, legend
+    unit = legend["title"].lower()
+    labels = [
+        f"{unit}: {no_value}" if m else t for m, t in zip(missing, columns["label"], strict=True)
+    ]
+    items = [*legend["items"], {"colour": _NO_DATA, "label": no_value}]
+    return {**columns, "label": labels}, {**legend, "items": items}
 
 
 def interventions_geojson(interventions: gpd.GeoDataFrame) -> bytes:
@@ -439,6 +466,7 @@ def cell_map(
     attribution: str | None = None,
     asset_url: str = DEFAULT_ASSET_URL,
     k: int = 5,
+    no_value: str = "no value",
 ) -> folium.Map:
     """A map of one value per H3 cell, coloured by quantile classes, with a legend.
 
@@ -461,6 +489,9 @@ def cell_map(
         Where Leaflet is served (``leaflet.js``, ``leaflet.css``, ``images/``).
     k
         Number of quantile classes at most.
+    no_value
+        The legend's words for cells without a value (``"fewer than 10"`` where disclosure
+        control withheld the count).
 
     Returns
     -------
@@ -494,7 +525,7 @@ def cell_map(
         _CellLayer(
             data,
             title_html=_title_html(title, empty=False),
-            legend_html=_legend_html(value, values, breaks, colours),
+            legend_html=_legend_html(value, values, breaks, colours, no_value),
             value_label=value,
         )
     )
@@ -579,7 +610,13 @@ def _fills(values: np.ndarray, breaks: np.ndarray, colours: list[str]) -> list[s
     return palette[classes].tolist()
 
 
-def _legend_html(value: str, values: np.ndarray, breaks: np.ndarray, colours: list[str]) -> str:
+def _legend_html(
+    value: str,
+    values: np.ndarray,
+    breaks: np.ndarray,
+    colours: list[str],
+    no_value: str = "no value",
+) -> str:
     finite = values[np.isfinite(values)]
     integral = bool(np.all(finite == np.round(finite)))
     rows = []
@@ -589,7 +626,7 @@ def _legend_html(value: str, values: np.ndarray, breaks: np.ndarray, colours: li
         rows.append(f'<div><i style="background:{colour}"></i>{html.escape(label)}</div>')
         lower = upper
     if finite.size < values.size:
-        rows.append(f'<div><i style="background:{_NO_DATA}"></i>no value</div>')
+        rows.append(f'<div><i style="background:{_NO_DATA}"></i>{html.escape(no_value)}</div>')
     return f"<strong>{html.escape(value)}</strong>{''.join(rows)}"
 
 

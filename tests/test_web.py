@@ -23,6 +23,10 @@ from geojtai.layers import load_layer_specs
 from web import AREAS_KEY, create_app, state, views
 
 EXTERNAL_URL = re.compile(r"https?://(?!(?:localhost|127\.0\.0\.1)[:/])[^\s\"'<>)]+")
+# Sign-in is tested in test_web_auth.py: these apps serve everyone, on a throwaway database.
+# Visitors browse as editors here, so counts are exact (internal); the published profile
+# viewers get is tested in test_web_published.py.
+SIGNED_OUT = {"LOGIN_REQUIRED": False, "ANONYMOUS_ROLE": "editor", "DATABASE_URL": "sqlite://"}
 MONTHS = ["2024-01", "2024-02", "2024-03"]
 COUNTS = [1, 2, 3, 5, 8, 11]  # incidents in each of six cells: 30 in all
 HARM = {"robbery": 2.0, "violence with injury": 1.0}
@@ -137,7 +141,7 @@ def study(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
 
 @pytest.fixture
 def app(study: tuple[Path, pd.DataFrame]) -> Flask:
-    return create_app({"TESTING": True, "STUDY_DIR": str(study[0])})
+    return create_app({"TESTING": True, "STUDY_DIR": str(study[0]), **SIGNED_OUT})
 
 
 @pytest.fixture
@@ -153,14 +157,16 @@ def place_study(study: tuple[Path, pd.DataFrame]) -> tuple[Path, gpd.GeoDataFram
 
 @pytest.fixture
 def place_client(place_study: tuple[Path, gpd.GeoDataFrame]) -> FlaskClient:
-    return create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])}).test_client()
+    return create_app(
+        {"TESTING": True, "STUDY_DIR": str(place_study[0]), **SIGNED_OUT}
+    ).test_client()
 
 
 @pytest.fixture(scope="module")
 def sample_client(sample_study: Path) -> FlaskClient:
     """The sample town's study, served (one app for the module: it is only read)."""
     config = {"TESTING": True, "STUDY_DIR": str(sample_study), "TILES": None}
-    return create_app(config).test_client()
+    return create_app({**config, **SIGNED_OUT}).test_client()
 
 
 def expected_counts(incidents: pd.DataFrame, month: str | None = None) -> dict[str, int]:
@@ -172,7 +178,7 @@ def expected_counts(incidents: pd.DataFrame, month: str | None = None) -> dict[s
 
 
 def test_defaults() -> None:
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, **SIGNED_OUT})
     assert app.config["TILES"] is None
     assert app.config["STUDY_DIR"] is None
     assert app.config["SECRET_KEY"]
@@ -183,7 +189,7 @@ def test_study_dir_from_the_environment(
 ) -> None:
     monkeypatch.setenv("GEOJTAI_STUDY_DIR", str(study[0]))
     monkeypatch.setenv("GEOJTAI_TILES", "http://127.0.0.1:8080/{z}/{x}/{y}.png")
-    app = create_app()
+    app = create_app(SIGNED_OUT)
     assert next(iter(app.extensions[AREAS_KEY].values())).title == "Tinytown"
     assert app.config["TILES"] == "http://127.0.0.1:8080/{z}/{x}/{y}.png"
 
@@ -192,7 +198,7 @@ def test_test_config_wins_over_the_environment(
     study: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("GEOJTAI_STUDY_DIR", str(tmp_path / "elsewhere"))
-    app = create_app({"STUDY_DIR": str(study[0])})
+    app = create_app({"STUDY_DIR": str(study[0]), **SIGNED_OUT})
     assert next(iter(app.extensions[AREAS_KEY].values())).study.path == study[0]
 
 
@@ -207,7 +213,7 @@ def test_study_is_loaded_once(
         return real(path)
 
     monkeypatch.setattr(web, "load_study", counting_load_study)
-    client = create_app({"TESTING": True, "STUDY_DIR": str(study[0])}).test_client()
+    client = create_app({"TESTING": True, "STUDY_DIR": str(study[0]), **SIGNED_OUT}).test_client()
     for url in ("/", "/api/summary", "/api/cells.geojson", "/?month=2024-02"):
         assert client.get(url).status_code == 200
     assert calls == [str(study[0])]
@@ -224,22 +230,24 @@ def test_places_are_read_once_per_app(
         return real(study)
 
     monkeypatch.setattr(state, "load_places", counting_load_places)
-    client = create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])}).test_client()
+    client = create_app(
+        {"TESTING": True, "STUDY_DIR": str(place_study[0]), **SIGNED_OUT}
+    ).test_client()
     for url in ("/", "/api/layers", "/api/places/parks.geojson", "/api/places/parks.geojson"):
         assert client.get(url).status_code == 200
     assert calls == [place_study[0]]
-    create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])})
+    create_app({"TESTING": True, "STUDY_DIR": str(place_study[0]), **SIGNED_OUT})
     assert calls == [place_study[0]] * 2  # a second app reads them again
 
 
 def test_unreadable_places_name_the_study(place_study: tuple[Path, gpd.GeoDataFrame]) -> None:
     (place_study[0] / "places.parquet").write_bytes(b"not parquet")
     with pytest.raises(StudyError, match=r"cannot read the study's places"):
-        create_app({"TESTING": True, "STUDY_DIR": str(place_study[0])})
+        create_app({"TESTING": True, "STUDY_DIR": str(place_study[0]), **SIGNED_OUT})
 
 
 def test_missing_study_dir_explains_what_to_set() -> None:
-    client = create_app({"TESTING": True}).test_client()
+    client = create_app({"TESTING": True, **SIGNED_OUT}).test_client()
     page = client.get("/")
     assert page.status_code == 503
     assert "GEOJTAI_STUDY_DIR" in page.get_data(as_text=True)
@@ -254,7 +262,7 @@ def test_missing_study_dir_explains_what_to_set() -> None:
 def test_missing_study_folder_names_it(tmp_path: Path) -> None:
     folder = tmp_path / "not-built"
     with pytest.raises(StudyError, match=re.escape(str(folder))):
-        create_app({"TESTING": True, "STUDY_DIR": str(folder)})
+        create_app({"TESTING": True, "STUDY_DIR": str(folder), **SIGNED_OUT})
 
 
 def test_incomplete_study_folder_names_what_is_missing(
@@ -262,7 +270,7 @@ def test_incomplete_study_folder_names_what_is_missing(
 ) -> None:
     (study[0] / "cell_months.parquet").unlink()
     with pytest.raises(StudyError, match=r"study.*missing cell_months\.parquet"):
-        create_app({"TESTING": True, "STUDY_DIR": str(study[0])})
+        create_app({"TESTING": True, "STUDY_DIR": str(study[0]), **SIGNED_OUT})
 
 
 # -- the map page ----------------------------------------------------------------------------
@@ -293,7 +301,7 @@ def test_map_page_for_one_month(client: FlaskClient, study: tuple[Path, pd.DataF
 def test_map_page_with_local_tiles(study: tuple[Path, pd.DataFrame]) -> None:
     tiles = "http://127.0.0.1:8080/{z}/{x}/{y}.png"
     config = {"TESTING": True, "STUDY_DIR": str(study[0]), "TILES": tiles}
-    app = create_app({**config, "TILES_ATTRIBUTION": "Local tile server"})
+    app = create_app({**config, "TILES_ATTRIBUTION": "Local tile server", **SIGNED_OUT})
     html = app.test_client().get("/").get_data(as_text=True)
     assert "L.tileLayer" in html and "Local tile server" in html
 
@@ -337,7 +345,7 @@ def test_only_cells_with_incidents_are_drawn(study: tuple[Path, pd.DataFrame]) -
         crs="EPSG:4326",
     )
     pd.concat([cells, empty], ignore_index=True).to_parquet(folder / "cells.parquet")
-    client = create_app({"TESTING": True, "STUDY_DIR": str(folder)}).test_client()
+    client = create_app({"TESTING": True, "STUDY_DIR": str(folder), **SIGNED_OUT}).test_client()
     features = json.loads(client.get("/api/cells.geojson").data)["features"]
     assert {f["properties"]["h3"] for f in features} == set(expected_counts(study[1]))
     assert client.get("/api/summary").get_json()["n_cells"] == len(COUNTS)
@@ -347,7 +355,9 @@ def test_only_cells_with_incidents_are_drawn(study: tuple[Path, pd.DataFrame]) -
 
 def test_empty_study_shows_no_cells_message(tmp_path: Path) -> None:
     write_tiny_study(tmp_path / "empty", empty=True)
-    client = create_app({"TESTING": True, "STUDY_DIR": str(tmp_path / "empty")}).test_client()
+    client = create_app(
+        {"TESTING": True, "STUDY_DIR": str(tmp_path / "empty"), **SIGNED_OUT}
+    ).test_client()
     page = client.get("/")
     assert page.status_code == 200
     assert "No cells to show" in page.get_data(as_text=True)
@@ -411,13 +421,19 @@ def test_cells_geojson(
 
 def test_summary(client: FlaskClient) -> None:
     summary = client.get("/api/summary").get_json()
-    assert summary == {
+    assert summary | {"rule": None} == {
         "name": "Tinytown",
         "months": MONTHS,
         "month": None,
         "n_cells": len(COUNTS),
         "total_count": sum(COUNTS),
+        "total_text": f"{sum(COUNTS)} incidents",
+        "description": "all months",
+        "unknown_time_excluded": 0,
+        "profile": "internal",
+        "rule": None,
     }
+    assert summary["rule"].startswith("Internal profile")
 
 
 def test_summary_for_one_month(client: FlaskClient, study: tuple[Path, pd.DataFrame]) -> None:
@@ -612,7 +628,9 @@ def test_study_without_places_has_no_place_layers(client: FlaskClient) -> None:
     assert response.status_code == 404
     assert "built without places" in response.get_json()["error"]
     answer = client.get("/api/places/summary").get_json()
-    assert answer == {
+    assert answer | {"rule": None} == {
+        "description": None,
+        "rule": None,
         "month": None,
         "total_incidents": 0,
         "total_harm": 0,

@@ -24,11 +24,13 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 from flask import Flask, current_app, request
 from werkzeug.exceptions import NotFound
 
-from geojtai.errors import StudyError
-from geojtai.io.studyfolder import Study, load_study
+from geojtai.errors import GeojtaiError, StudyError
+from geojtai.filters import IncidentIndex
+from geojtai.io.studyfolder import INCIDENTS, Study, load_study
 from geojtai.maps import interventions_geojson, places_geojson
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "current_area",
     "load_areas",
     "load_deployment",
+    "load_index",
     "load_places",
     "requested_area_name",
 ]
@@ -134,18 +137,30 @@ class Area:
         Its place layers, turned into GeoJSON once.
     deployment
         The live interventions and coverage; replace it only through :meth:`replace`.
+    index
+        The in-scope incidents indexed for filters (:class:`geojtai.filters.IncidentIndex`),
+        or ``None`` for a study folder without ``incidents.parquet``.
     """
 
     name: str
     study: Study
     places: ServedPlaces
     deployment: LiveDeployment
+    index: IncidentIndex | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def title(self) -> str:
         """The study's title (``Kingsmere (synthetic sample town)``)."""
         return self.study.name
+
+    @property
+    def resolution(self) -> int:
+        """The study's H3 resolution."""
+        settings = self.study.manifest.get("settings", {})
+        if "resolution" in settings:
+            return int(settings["resolution"])
+        return int(self.study.cells["resolution"].iloc[0]) if len(self.study.cells) else 9
 
     @property
     def cells(self) -> gpd.GeoDataFrame:
@@ -223,6 +238,31 @@ def load_deployment(study: Study) -> LiveDeployment:
     )
 
 
+def load_index(study: Study, resolution: int) -> IncidentIndex | None:
+    """The study's in-scope incidents indexed for filters; only the columns filters use are
+    read (never names, locations text or outcomes). ``None`` without ``incidents.parquet``.
+
+    Raises
+    ------
+    StudyError
+        The incidents file is there but cannot be read or indexed.
+    """
+    path = study.path / INCIDENTS
+    if not path.is_file():
+        return None
+    wanted = ("h3", "month", "category", "source", "in_scope", "harm", "age_band",
+              "place_type", "occurred", "time_known")  # fmt: skip
+    try:
+        present = set(pq.read_schema(path).names)
+        frame = pq.read_table(path, columns=[c for c in wanted if c in present]).to_pandas()
+        return IncidentIndex.from_incidents(
+            frame, resolution=resolution, months=study.months or None
+        )
+    except (OSError, ValueError, GeojtaiError) as exc:
+        msg = f"{path}: cannot index the study's incidents for filters: {exc}"
+        raise StudyError(msg) from exc
+
+
 def configured_studies(config: Mapping[str, Any]) -> dict[str, Path]:
     """The areas to serve, by name, from ``STUDIES`` and ``STUDY_DIR``.
 
@@ -264,9 +304,11 @@ def load_areas(app: Flask, loader: Any = load_study) -> dict[str, Area]:
     areas = {}
     for name, path in configured_studies(app.config).items():
         study = loader(str(path))
-        areas[name] = Area(
+        area = Area(
             name=name, study=study, places=load_places(study), deployment=load_deployment(study)
         )
+        area.index = load_index(study, area.resolution)
+        areas[name] = area
     return areas
 
 

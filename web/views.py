@@ -1,19 +1,13 @@
 """Views: the map page and Leaflet's files (``maps``), and the JSON API (``api``).
 
-Each view parses the request, calls one function here and renders. Every cell count the app
-shows comes from :func:`displayed_cells` and every place count from :func:`place_question`,
-the places where the disclosure control of a later issue (suppressing small counts in
-published views) will go.
-
-The study's place layers (``places.parquet`` and ``layers.json``) are read once, when the
-blueprints are registered on an app, and each layer is turned into GeoJSON bytes then, so a
-request for a layer only sends bytes. Studies built before places existed have no layers.
+Each view parses the request, calls one function here and renders. Every incident count
+comes from :mod:`web.incidents`, which applies the request's filters and then the
+disclosure rule of its role; the study's other layers (risk, hot spots, gaps) are read
+once per process with its areas (:mod:`web.state`).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +27,9 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
+from geojtai import grid
 from geojtai.errors import StudyError
 from geojtai.io.studyfolder import Study
 from geojtai.maps import (
@@ -43,11 +37,25 @@ from geojtai.maps import (
     DEFAULT_ASSET_URL,
     cell_layer_geojson,
     cell_map,
+    interventions_geojson,
 )
-from web.state import AREAS_KEY, Area, LiveDeployment, ServedPlaces, current_area
+from web.auth import role_at_least
+from web.incidents import (
+    ELSEWHERE,
+    CellQuery,
+    cell_counts,
+    displayed_cells,
+    filter_options,
+    incident_summary,
+    place_question,
+    requested_query,
+)
+from web.published import suppressed_text
+from web.state import AREAS_KEY, Area, LiveDeployment, PlaceLayer, ServedPlaces, current_area
 
 __all__ = [
     "ELSEWHERE",
+    "study_months",
     "LEAFLET_DIR",
     "NAV_PAGES",
     "SHOWN_MAX_FEATURES",
@@ -57,21 +65,15 @@ __all__ = [
     "cell_layer_names",
     "current_places",
     "current_study",
-    "displayed_cells",
     "layer_list",
     "maps_bp",
     "navigation",
     "place_layer",
-    "place_question",
+    "requested_interventions",
     "requested_layer",
-    "requested_month",
-    "study_summary",
 ]
 
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_SHOWN = ("count", "harm")  # the values a cell shows, in this order
-ELSEWHERE = "Elsewhere"  # the title of place type ``other``: no place layer
 #: Layers with more features than this start hidden on the map, as do line layers (streets):
 #: both are dense enough to hide the cells under them.
 SHOWN_MAX_FEATURES = 5000
@@ -107,59 +109,6 @@ def current_study() -> Study:
 def study_months(study: Study) -> list[str]:
     """The study's months from its manifest, or else those in its cell × month table."""
     return study.months or sorted(study.cell_months["month"].astype(str).unique())
-
-
-def requested_month(study: Study) -> str | None:
-    """The ``?month=YYYY-MM`` of the request, checked against the study; ``None`` for all.
-
-    Raises
-    ------
-    werkzeug.exceptions.BadRequest
-        The month is malformed or outside the study.
-    """
-    month = request.args.get("month", "").strip()
-    if not month:
-        return None
-    if not _MONTH.fullmatch(month):
-        raise BadRequest(f"`month` must look like 2024-03 (YYYY-MM); {month!r} was given.")
-    months = study_months(study)
-    if month not in months:
-        span = f"{months[0]} to {months[-1]}" if months else "no months"
-        raise BadRequest(f"The month {month} is not in this study ({span}).")
-    return month
-
-
-def displayed_cells(study: Study, month: str | None) -> gpd.GeoDataFrame:
-    """The cells and counts to show: totals over the study, or one month's cells.
-
-    This is the single source of the counts the app displays, so small-count suppression
-    can later be applied here, after every filter.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        ``h3``, ``geometry``, ``count`` and ``harm`` (when the study has it); only the cells
-        with incidents in the period (the study's cell table also covers the empty cells of
-        the study region, for the risk model).
-    """
-    cells = study.cells
-    shown = [c for c in _SHOWN if c in cells.columns]
-    if month is None:
-        return cells.loc[cells["count"].to_numpy() > 0, ["h3", "geometry", *shown]].copy()
-    table = study.cell_months
-    rows = table.loc[table["month"].astype(str) == month, ["h3", *shown]]
-    return cells[["h3", "geometry"]].merge(rows, on="h3", how="inner")
-
-
-def study_summary(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[str, Any]:
-    """Name, months, the month shown, number of cells and total count, for pages and API."""
-    return {
-        "name": study.name,
-        "months": study_months(study),
-        "month": month,
-        "n_cells": len(cells),
-        "total_count": int(cells["count"].sum()),
-    }
 
 
 def current_places() -> ServedPlaces:
@@ -202,58 +151,6 @@ def place_layer(places: ServedPlaces, name: str) -> PlaceLayer:
     raise NotFound(f"No place layer {name!r} in this study; its place layers are: {names}.")
 
 
-def place_question(places: ServedPlaces, month: str | None) -> dict[str, Any]:
-    """Where incidents happened: share of incidents and harm per place type, top places.
-
-    Parameters
-    ----------
-    places
-        The study's places.
-    month
-        ``YYYY-MM`` (already checked against the study) or ``None`` for the whole study.
-
-    Returns
-    -------
-    dict
-        ``month``; ``total_incidents`` and ``total_harm`` of the period; ``shares``, one
-        row per place type in priority order then ``other`` (titled "Elsewhere"), whose
-        ``share_incidents`` sum to 1 when there are incidents; ``top_places``, the named
-        places with most incidents per place type over the whole study.
-    """
-    titles = {name: layer.spec.get("title", name) for name, layer in places.layers.items()}
-    period = month or "all"
-    shares = [
-        {
-            "place_type": str(r["place_type"]),
-            "title": titles.get(str(r["place_type"]), ELSEWHERE),
-            "incidents": int(r["incidents"]),
-            "harm": round(float(r["harm"]), 3),
-            "share_incidents": round(float(r["share_incidents"]), 6),
-            "share_harm": round(float(r["share_harm"]), 6),
-        }
-        for r in places.share.to_dict("records")
-        if str(r["period"]) == period
-    ]
-    top = [
-        {
-            "place_type": str(r["place_type"]),
-            "title": titles.get(str(r["place_type"]), ELSEWHERE),
-            "rank": int(r["rank"]),
-            "place_name": str(r["place_name"]),
-            "incidents": int(r["incidents"]),
-            "harm": round(float(r["harm"]), 3),
-        }
-        for r in places.top.to_dict("records")
-    ]
-    return {
-        "month": month,
-        "total_incidents": sum(row["incidents"] for row in shares),
-        "total_harm": round(sum(row["harm"] for row in shares), 3),
-        "shares": shares,
-        "top_places": top,
-    }
-
-
 # -- the study's analysis layers: risk, hot spots, gaps, interventions --------------------
 
 
@@ -285,78 +182,104 @@ def requested_layer() -> str:
     return layer
 
 
-def cell_layer(study: Study, extras: LiveDeployment, layer: str, month: str | None) -> bytes:
+def cell_layer(area: Area, layer: str, query: CellQuery) -> bytes:
     """One cell layer as GeoJSON with colours and legend (:func:`cell_layer_geojson`).
 
-    Counts come from :func:`displayed_cells`; the other layers are over the whole study.
+    Counts come from :func:`web.incidents.displayed_cells` (filtered, then
+    disclosure-controlled); the other layers are over the whole study and take no filter.
+    For the published profile the risk layer shows classes, not values.
 
     Raises
     ------
     werkzeug.exceptions.BadRequest
-        A month was given for a layer other than ``count``.
+        A filter was given for a layer other than ``count``.
     werkzeug.exceptions.NotFound
         The study was built without what the layer shows.
     """
-    if month is not None and layer != "count":
-        raise BadRequest(f"`month` applies only to layer=count, not layer={layer}.")
-    if layer not in cell_layer_names(study, extras):
+    if query.filtered and layer != "count":
+        raise BadRequest(f"Filters apply only to layer=count, not layer={layer}.")
+    if layer not in cell_layer_names(area.study, area.deployment):
         raise NotFound(f"This study was built without the {CELL_LAYERS[layer]!r} layer.")
     if layer == "count":
-        shown = displayed_cells(study, month)
-        extra = [c for c in _SHOWN if c in shown.columns]
-        return cell_layer_geojson(shown, "count", properties=extra)
+        shown = displayed_cells(area, query)
+        extra = [c for c in ("count", "harm", "rolled_up") if c in shown.columns]
+        data = cell_layer_geojson(
+            shown, "count", properties=extra, no_value=suppressed_text(query.rule)
+        )
+        return _with_filter(data, incident_summary(area, query, shown))
     if layer == "gaps":
-        return cell_layer_geojson(extras.gaps, "gaps")
-    return cell_layer_geojson(study.cells, layer)
+        return cell_layer_geojson(area.deployment.gaps, "gaps")
+    data = cell_layer_geojson(area.cells, layer)
+    return _risk_classes_only(data) if layer == "risk" and query.rule.applies else data
 
 
-def cell_details(area: Area, h3: str) -> dict[str, Any]:
-    """Everything the study knows about one cell, for the cell panel.
+def _with_filter(data: bytes, summary: dict[str, Any]) -> bytes:
+    """The count layer with what was asked and shown: the filter in words, the total, the rule."""
+    collection = orjson.loads(data)
+    collection["filter"] = summary | {"incidents_text": summary["total_text"]}
+    return orjson.dumps(collection)
+
+
+def _risk_classes_only(data: bytes) -> bytes:
+    """The risk layer without its values: each cell keeps its class colour and a class label."""
+    collection = orjson.loads(data)
+    items = collection["legend"]["items"]
+    n = len(items)
+    names = [f"class {i + 1} of {n}" + (" (highest)" if i == n - 1 else "") for i in range(n)]
+    by_colour = {item["colour"]: name for item, name in zip(items, names, strict=True)}
+    for item, name in zip(items, names, strict=True):
+        item["label"] = name
+    for feature in collection["features"]:
+        props = feature["properties"]
+        props["value"] = None
+        props["label"] = "contextual risk: " + by_colour.get(props["fill"], "no value")
+    collection["legend"]["note"] = "Published view: risk classes, not values."
+    return orjson.dumps(collection)
+
+
+def cell_details(area: Area, h3: str, query: CellQuery) -> dict[str, Any]:
+    """Everything the study knows about one cell (or a coarser cell over several), for the
+    cell panel; counts filtered and disclosure-controlled as on the map.
 
     Returns
     -------
     dict
-        ``h3``, ``place_type``, ``place_name``, ``count`` and ``harm`` (whole study), the
-        ``months`` and ``series`` (incidents per month), ``gi_class``, ``emerging``,
-        ``risk``, ``relative_risk``, ``risk_factors`` (a list), ``gap``, and the
-        ``interventions`` present now (``id``, ``name``, ``type``) with their ``agencies``.
+        ``h3``, ``resolution``, ``bounds`` (``[[south, west], [north, east]]``),
+        ``place_type``, ``place_name``, ``count`` (``None`` where suppressed) with
+        ``count_text``, ``harm`` (internal only), ``months`` and ``series``, ``gi_class``,
+        ``emerging``, ``risk`` and ``relative_risk`` (internal only; ``risk_class`` for
+        everyone), ``risk_factors`` (a list), ``gap``, and the ``interventions`` present now
+        (``id``, ``name``, ``type``) with their ``agencies``.
 
     Raises
     ------
     werkzeug.exceptions.NotFound
-        ``h3`` is not a cell of this study.
+        ``h3`` is not a cell of this study nor a coarser cell over some.
     """
-    study, extras, cells = area.study, area.deployment, area.cells
-    found = cells.loc[cells["h3"] == h3]
-    if found.empty:
-        msg = f"No cell {h3!r} in this study (a cell id is 15 hex digits, such as 89195ca198fffff)."
-        raise NotFound(msg)
-    row = {k: _plain(v) for k, v in found.drop(columns="geometry").iloc[0].items()}
-    months = study_months(study)
-    series = []
-    for month in months:  # every count shown goes through displayed_cells
-        shown = displayed_cells(study, month)
-        series.append(int(shown.loc[shown["h3"] == h3, "count"].sum()))
-    total = displayed_cells(study, None)
-    total = total.loc[total["h3"] == h3]
-    ids = [i for i in str(row.get("intervention_ids") or "").split(";") if i]
+    extras, rows = area.deployment, _cells_under(area, h3)
+    row = _summary_row(rows)
+    ids = sorted({i for s in rows.get("intervention_ids", pd.Series(dtype=object)).dropna()
+                  for i in str(s).split(";") if i})  # fmt: skip
     present = extras.interventions.loc[extras.interventions["id"].isin(ids)]
     agencies = sorted({a for s in present["agencies"].dropna() for a in str(s).split(";") if a})
     gaps = extras.gaps
-    gap = gaps.loc[gaps["h3"] == h3, "gap"] if gaps is not None else pd.Series([], dtype=object)
+    gap = gaps.loc[gaps["h3"].isin(rows["h3"]), "gap"] if gaps is not None else pd.Series([])
     factors = [f.strip() for f in str(row.get("risk_factors") or "").split(";") if f.strip()]
+    internal = not query.rule.applies
+    minx, miny, maxx, maxy = (float(v) for v in rows.total_bounds)
     return {
         "h3": h3,
+        "resolution": int(grid.cell_resolution(grid.cells_from_hex([h3]))[0]),
+        "cells": len(rows),
+        "bounds": [[miny, minx], [maxy, maxx]],
         "place_type": row.get("place_type"),
         "place_name": row.get("place_name"),
-        "count": int(total["count"].sum()),
-        "harm": round(float(total["harm"].sum()), 3) if "harm" in total else None,
-        "months": months,
-        "series": series,
+        **cell_counts(area, query, h3),
         "gi_class": row.get("gi_class"),
         "emerging": row.get("emerging"),
-        "risk": row.get("risk"),
-        "relative_risk": row.get("relative_risk"),
+        "risk": row.get("risk") if internal else None,
+        "relative_risk": row.get("relative_risk") if internal else None,
+        "risk_class": _risk_class(area, rows),
         "risk_factors": factors,
         "gap": str(gap.iloc[0]) if len(gap) else None,
         "interventions": [
@@ -365,7 +288,91 @@ def cell_details(area: Area, h3: str) -> dict[str, Any]:
         ],
         "intervention_ids": ids,
         "agencies": agencies,
+        "profile": query.rule.profile,
     }
+
+
+def _cells_under(area: Area, h3: str) -> gpd.GeoDataFrame:
+    """The study's cells that are ``h3`` or lie in it (a coarser cell)."""
+    cells = area.cells
+    bad = f"No cell {h3!r} in this study (a cell id is 15 hex digits, such as 89195ca198fffff)."
+    try:
+        wanted = grid.cells_from_hex([h3])
+    except (ValueError, TypeError) as exc:
+        raise NotFound(bad) from exc
+    resolution = int(grid.cell_resolution(wanted)[0])
+    if resolution == area.resolution:
+        rows = cells.loc[cells["h3"] == h3]
+    elif resolution < area.resolution:
+        ids = grid.cells_from_hex(cells["h3"].to_numpy(dtype=object))
+        rows = cells.loc[grid.cell_parents(ids, resolution) == wanted[0]]
+    else:
+        rows = cells.iloc[:0]
+    if rows.empty:
+        raise NotFound(bad)
+    return rows
+
+
+def _summary_row(rows: gpd.GeoDataFrame) -> dict[str, Any]:
+    """One cell's values; for several cells the riskiest cell's, with risk summed."""
+    if len(rows) == 1 or "risk" not in rows.columns:
+        return {k: _plain(v) for k, v in rows.drop(columns="geometry").iloc[0].items()}
+    top = rows.iloc[int(np.nanargmax(rows["risk"].to_numpy(dtype=float)))]
+    row = {k: _plain(v) for k, v in top.drop(labels="geometry").items()}
+    row["risk"] = _plain(float(np.nansum(rows["risk"].to_numpy(dtype=float))))
+    return row
+
+
+def _risk_class(area: Area, rows: gpd.GeoDataFrame) -> str | None:
+    """Where the cell's risk ranks in the study: ``top 10%``, ``top 30%``, ``lower 70%``."""
+    if "risk" not in rows.columns:
+        return None
+    risk = area.cells["risk"].to_numpy(dtype=float)
+    value = float(np.nanmax(rows["risk"].to_numpy(dtype=float)))
+    share_above = float(np.mean(risk > value)) if risk.size else 1.0
+    for cut, name in ((0.10, "top 10%"), (0.30, "top 30%")):
+        if share_above < cut:
+            return name
+    return "lower 70%"
+
+
+def requested_interventions(deployment: LiveDeployment) -> gpd.GeoDataFrame | None:
+    """The interventions the request's ``?agency=`` and ``?type=`` keep; ``None`` for all.
+
+    Raises
+    ------
+    werkzeug.exceptions.BadRequest
+        An agency or type that no intervention has; the message lists the valid ones.
+    """
+    frame = deployment.interventions
+    asked = {k: _split(request.args.get(k, "")) for k in ("agency", "type")}
+    if not any(asked.values()):
+        return None
+    agencies = frame["agencies"].fillna("").astype(str).str.split(";")
+    types = frame.get("type", pd.Series("", index=frame.index)).fillna("").astype(str)
+    valid = {
+        "agency": sorted({a for s in agencies for a in s if a}),
+        "type": sorted(set(types) - {""}),
+    }
+    problems = [
+        f"`{key}` {value!r} is not one of: {', '.join(valid[key]) or 'none'}."
+        for key, values in asked.items()
+        for value in values
+        if value not in valid[key]
+    ]
+    if problems:
+        raise BadRequest(" ".join(problems))
+    keep = np.ones(len(frame), dtype=bool)
+    if asked["agency"]:
+        wanted = set(asked["agency"])
+        keep &= np.array([bool(wanted.intersection(s)) for s in agencies], dtype=bool)
+    if asked["type"]:
+        keep &= types.isin(asked["type"]).to_numpy()
+    return frame.loc[keep]
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip().lower() for v in value.split(",") if v.strip()]
 
 
 def _plain(value: Any) -> Any:
@@ -377,29 +384,36 @@ def _plain(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[str, Any]:
-    """The map page's context: summary, folium map parts and the page script's settings.
-
-    The page script (``static/geojtai.js``) gets the place layers and the URL of the place
-    question for the month shown.
-    """
-    summary = study_summary(study, cells, month)
-    extras = current_area().deployment
+def map_page(area: Area, query: CellQuery) -> dict[str, Any]:
+    """The map page's context: summary, filter choices, folium map parts and the page
+    script's settings (layers and their URLs, the filter in force, a cell to open)."""
+    cells = displayed_cells(area, query)
+    summary = incident_summary(area, query, cells)
+    keep = {"study": area.name} if request.args.get("study") else {}
     page = {
-        "layers": layer_list(current_places()),
-        "summary_url": url_for("api.places_summary", month=month),
-        "month": month,
+        "study": keep.get("study"),
+        "layers": layer_list(area.places),
+        "summary_url": url_for("api.places_summary", month=query.month, **keep),
+        "count_url": url_for("api.cells", layer="count", **keep),
+        "month": query.month,
+        "filtered": query.filtered,
+        "cell": request.args.get("cell") or None,
+        "suppressed": suppressed_text(query.rule),
         "cell_layers": [
-            {"name": name, "title": CELL_LAYERS[name], "url": url_for("api.cells", layer=name)}
-            for name in cell_layer_names(study, extras)
+            {
+                "name": name,
+                "title": CELL_LAYERS[name],
+                "url": url_for("api.cells", layer=name, **keep),
+            }
+            for name in cell_layer_names(area.study, area.deployment)
         ],
         "interventions": {
-            "url": url_for("api.interventions"),
-            "count": len(extras.interventions),
+            "url": url_for("api.interventions", **keep),
+            "count": len(area.deployment.interventions),
         },
-        "cell_url": url_for("api.cell", h3="H3").removesuffix("H3"),
+        "cell_url": url_for("api.cell", h3="H3", **keep).split("?")[0].removesuffix("H3"),
     }
-    period = _period(summary["months"], month)
+    period = _period(summary["months"], query.month)
     m = cell_map(
         cells,
         value="count",
@@ -407,8 +421,16 @@ def map_page(study: Study, cells: gpd.GeoDataFrame, month: str | None) -> dict[s
         tiles=current_app.config["TILES"],
         attribution=current_app.config["TILES_ATTRIBUTION"],
         asset_url=request.script_root + DEFAULT_ASSET_URL,
+        no_value=suppressed_text(query.rule),
     )
-    return {"summary": summary, "period": period, "page": page, **_map_parts(m)}
+    return {
+        "summary": summary,
+        "period": period,
+        "page": page,
+        "filters": filter_options(area),
+        "chosen": {k: v for k, v in request.args.items()},
+        **_map_parts(m),
+    }
 
 
 def _period(months: list[str], month: str | None) -> str:
@@ -457,12 +479,8 @@ def navigation() -> dict[str, Any]:
 
 
 def _role_allows(role: str | None) -> bool:
-    """Whether the signed-in user (if sign-in is set up) has at least ``role``."""
+    """Whether the request's user has at least ``role`` (any visitor for ``None``)."""
     if role is None:
-        return True
-    try:
-        from web.auth import role_at_least
-    except ImportError:  # sign-in not set up yet: show everything
         return True
     return bool(role_at_least(role))
 
@@ -472,10 +490,9 @@ def _role_allows(role: str | None) -> bool:
 
 @maps_bp.get("/")
 def index() -> str:
-    """The map page: counts per cell, for the whole study or ``?month=YYYY-MM``."""
-    study = current_study()
-    month = requested_month(study)
-    return render_template("index.html", **map_page(study, displayed_cells(study, month), month))
+    """The map page: incidents per cell with the filter panel (filters also in the URL)."""
+    area = current_area()
+    return render_template("index.html", **map_page(area, requested_query(area)))
 
 
 @maps_bp.get(f"{DEFAULT_ASSET_URL}/<path:filename>")
@@ -490,7 +507,9 @@ def healthz() -> Response:
     areas = current_app.extensions.get(AREAS_KEY, {})
     if not areas:
         return _json({"status": "unavailable", "error": "no study loaded (STUDY_DIR)"}, 503)
-    studies = [{"name": n, "title": a.title, "n_cells": len(a.study.cells)} for n, a in areas.items()]
+    studies = [
+        {"name": n, "title": a.title, "n_cells": len(a.study.cells)} for n, a in areas.items()
+    ]
     return _json({"status": "ok", "studies": studies})
 
 
@@ -518,32 +537,48 @@ def _error(status: int, title: str, message: str) -> tuple[Response | str, int]:
 
 @api_bp.get("/cells.geojson")
 def cells() -> Response:
-    """One cell layer (``?layer=count|risk|hotspots|emerging|gaps``, ``?month=`` for count)
-    as GeoJSON: ``h3``, ``value``, ``label``, ``fill`` per cell, and a ``legend``."""
-    study = current_study()
-    layer, month = requested_layer(), requested_month(study)
-    data = cell_layer(study, current_area().deployment, layer, month)
+    """One cell layer (``?layer=count|risk|hotspots|emerging|gaps``; filters for count) as
+    GeoJSON: ``h3``, ``value``, ``label``, ``fill`` per cell, a ``legend`` and, for
+    counts, the ``filter`` applied with the total shown and the disclosure rule."""
+    area = current_area()
+    data = cell_layer(area, requested_layer(), requested_query(area))
     return Response(data, mimetype="application/geo+json")
 
 
 @api_bp.get("/interventions.geojson")
 def interventions() -> Response:
-    """The study's interventions as GeoJSON, coloured by type; empty when it has none."""
-    return Response(current_area().deployment.geojson, mimetype="application/geo+json")
+    """The area's interventions as GeoJSON, coloured by type; ``?agency=`` and ``?type=``
+    (comma-separated) keep those with any of the agencies and of the types."""
+    deployment = current_area().deployment
+    wanted = requested_interventions(deployment)
+    if wanted is None:
+        return Response(deployment.geojson, mimetype="application/geo+json")
+    return Response(interventions_geojson(wanted), mimetype="application/geo+json")
 
 
 @api_bp.get("/cell/<h3>")
 def cell(h3: str) -> Response:
-    """One cell's details: place, counts, monthly series, hot spots, risk, interventions."""
-    return _json(cell_details(current_area(), h3))
+    """One cell's details: place, filtered counts and series, hot spots, risk, interventions."""
+    area = current_area()
+    return _json(cell_details(area, h3, requested_query(area)))
 
 
 @api_bp.get("/summary")
 def summary() -> Response:
-    """Study name, months, the month shown, number of cells and total count."""
-    study = current_study()
-    month = requested_month(study)
-    return _json(study_summary(study, displayed_cells(study, month), month))
+    """Study name, months, the filter in words, number of cells and total count shown."""
+    area = current_area()
+    query = requested_query(area)
+    return _json(incident_summary(area, query, displayed_cells(area, query)))
+
+
+@api_bp.get("/filters")
+def filters() -> Response:
+    """The filter panel's choices (months, categories, sources, ...); 404 when the study
+    cannot be filtered."""
+    options = filter_options(current_area())
+    if options is None:
+        raise NotFound("This study was built without its incidents file, so it has no filters.")
+    return _json(options)
 
 
 @api_bp.get("/layers")
@@ -564,6 +599,6 @@ def place_geojson(name: str) -> Response:
 
 @api_bp.get("/places/summary")
 def places_summary() -> Response:
-    """Share of incidents and harm per place type (``?month=YYYY-MM``) and top places."""
-    study = current_study()
-    return _json(place_question(current_places(), requested_month(study)))
+    """Share of the filtered incidents and harm per place type, and the top places."""
+    area = current_area()
+    return _json(place_question(area, requested_query(area)))

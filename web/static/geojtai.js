@@ -310,13 +310,20 @@
   }
 
   function sparkline(series) {
-    var w = 240, h = 44, n = series.length, max = Math.max.apply(null, series.concat([1]));
-    var points = series.map(function (v, i) {
-      return (n > 1 ? (i * w) / (n - 1) : w / 2).toFixed(1) + "," + (h - 2 - (v * (h - 4)) / max).toFixed(1);
-    }).join(" ");
+    // Suppressed months (null) break the line rather than being drawn as zero.
+    var w = 240, h = 44, n = series.length;
+    var max = Math.max.apply(null, series.filter(function (v) { return v !== null; }).concat([1]));
+    var runs = [[]];
+    series.forEach(function (v, i) {
+      if (v === null) { if (runs[runs.length - 1].length) runs.push([]); return; }
+      runs[runs.length - 1].push((n > 1 ? (i * w) / (n - 1) : w / 2).toFixed(1) + "," +
+        (h - 2 - (v * (h - 4)) / max).toFixed(1));
+    });
+    var lines = runs.filter(function (r) { return r.length; }).map(function (r) {
+      return '<polyline fill="none" stroke="#bd0026" stroke-width="1.5" points="' + r.join(" ") + '"/>';
+    }).join("");
     return '<svg class="sparkline" viewBox="0 0 ' + w + " " + h + '" width="' + w + '" height="' + h +
-      '" role="img" aria-label="incidents per month"><polyline fill="none" stroke="#bd0026" stroke-width="1.5" points="' +
-      points + '"/></svg>';
+      '" role="img" aria-label="incidents per month">' + lines + "</svg>";
   }
 
   function fact(name, value) {
@@ -334,8 +341,8 @@
     }).join("") + "</ul>" : "none";
     return '<p class="cell-id">' + esc(c.h3) + "</p><dl>" +
       fact("Place", place) +
-      fact("Incidents", number(c.count)) +
-      fact("Harm", c.harm === null ? null : number(c.harm)) +
+      fact("Incidents", c.count === null ? esc(c.count_text || "suppressed") : number(c.count)) +
+      fact("Harm", c.harm === null || c.harm === undefined ? null : number(c.harm)) +
       fact("Gi* hot spot", c.gi_class ? esc(c.gi_class) : null) +
       fact("Emerging", c.emerging ? esc(c.emerging) : null) +
       fact("Contextual risk", c.risk === null ? null : esc(c.risk.toFixed(2)) + " expected incidents next month") +
@@ -349,14 +356,17 @@
   }
 
   var cellPanel = document.getElementById("geojtai-cell-panel");
-  function showCell(h3) {
+  function showCell(h3, fit) {
     if (!cellPanel || !page.cell_url) return;
     var body = cellPanel.querySelector(".cell-body");
     cellPanel.hidden = false;
     body.innerHTML = '<p class="places-note">Loading…</p>';
     map.invalidateSize();
-    fetchJson(page.cell_url + encodeURIComponent(h3))
-      .then(function (c) { body.innerHTML = cellHtml(c); })
+    fetchJson(withQuery(page.cell_url + encodeURIComponent(h3), filterQuery(FILTER_FIELDS)))
+      .then(function (c) {
+        body.innerHTML = cellHtml(c);
+        if (fit && c.bounds) map.fitBounds(c.bounds, {maxZoom: 16, padding: [60, 60]});
+      })
       .catch(function (error) { body.innerHTML = '<p class="places-note">' + esc(error.message) + "</p>"; });
   }
   map.on("click", function (e) {
@@ -417,4 +427,125 @@
         panel.innerHTML = '<p class="places-note">Could not load the place summary (' + esc(error.message) + ").</p>";
       });
   }
+
+  // -- filters: redraw the incident cells, the place question and the interventions -----
+
+  var filterForm = document.getElementById("geojtai-filters");
+  var filterNote = document.getElementById("geojtai-filter-note");
+  var FILTER_FIELDS = ["from", "to", "category", "source", "age", "place_type", "weekday", "hours", "resolution"];
+  var INTERVENTION_FIELDS = ["agency", "type"];
+  window.geojtaiFilterVersion = 0;
+
+  // The request's filters, as the form says them: multi-selects comma-joined, empty left out.
+  function filterQuery(fields) {
+    var query = new URLSearchParams();
+    if (page.study) query.set("study", page.study);
+    if (!filterForm) return query;
+    fields.forEach(function (name) {
+      var input = filterForm.elements[name];
+      if (!input) return;
+      var value = input.multiple
+        ? Array.prototype.filter.call(input.options, function (o) { return o.selected; })
+            .map(function (o) { return o.value; }).join(",")
+        : input.value;
+      if (value) query.set(name, value);
+    });
+    return query;
+  }
+
+  function withQuery(url, query) {
+    var q = query.toString();
+    return q ? url + (url.indexOf("?") < 0 ? "?" : "&") + q : url;
+  }
+
+  function setNote(html, bad) {
+    if (!filterNote) return;
+    filterNote.innerHTML = html;
+    filterNote.classList.toggle("is-error", !!bad);
+  }
+
+  function readError(response) {
+    return response.json().then(
+      function (body) { throw new Error(body.error || "HTTP " + response.status); },
+      function () { throw new Error("HTTP " + response.status); }
+    );
+  }
+
+  // Redraw the incident layer with the filtered counts (the folium layer keeps its place in
+  // the layer control), then the place question and the interventions overlay.
+  function applyFilters() {
+    var query = filterQuery(FILTER_FIELDS);
+    var version = ++window.geojtaiFilterVersion;
+    setNote("Updating…");
+    var countUrl = withQuery(page.count_url, query);
+    var loads = [];
+    if (cells) {
+      loads.push(fetch(countUrl, {headers: {Accept: "application/geo+json"}}).then(function (response) {
+        if (!response.ok) return readError(response);
+        return response.json();
+      }).then(function (data) {
+        if (version !== window.geojtaiFilterVersion) return;
+        cells.clearLayers();
+        cells.addData(data);
+        countLegend = legendHtml(data.legend);
+        if (window.geojtaiActiveCells === "count") showCellLegend("count");
+        restack();
+        var f = data.filter || {};
+        setNote(esc(f.description || "All incidents") + " · " + esc(f.incidents_text || "") +
+          (f.unknown_time_excluded ? " · " + number(f.unknown_time_excluded) + " without a time left out" : "") +
+          (f.rule ? '<br><span class="rule">' + esc(f.rule) + "</span>" : ""));
+        window.geojtaiFiltered = {version: version, cells: data.features.length, filter: f};
+      }));
+    }
+    if (panel && page.summary_url) {
+      loads.push(fetchJson(withQuery(page.summary_url.split("?")[0], query)).then(function (answer) {
+        if (version === window.geojtaiFilterVersion) panel.innerHTML = panelHtml(answer);
+      }));
+    }
+    if (interventions) {
+      var ivQuery = filterQuery(INTERVENTION_FIELDS);
+      loads.push(fetchJson(withQuery(page.interventions.url, ivQuery)).then(function (data) {
+        if (version !== window.geojtaiFilterVersion) return;
+        interventions.clearLayers();
+        interventions.addData(data);
+        interventions.geojtaiLoaded = interventions.geojtaiLoaded || Promise.resolve();
+      }));
+    }
+    if (window.history && window.history.replaceState) {
+      var all = filterQuery(FILTER_FIELDS.concat(INTERVENTION_FIELDS));
+      window.history.replaceState(null, "", withQuery(window.location.pathname, all));
+    }
+    window.geojtaiFiltersApplied = Promise.all(loads).catch(function (error) {
+      if (version === window.geojtaiFilterVersion) setNote(esc(error.message), true);
+    });
+    return window.geojtaiFiltersApplied;
+  }
+
+  function legendHtml(legendData) {
+    if (!legendData) return "";
+    return "<strong>" + esc(legendData.title) + "</strong>" + legendData.items.map(function (item) {
+      return '<div><i style="background:' + esc(item.colour) + '"></i>' + esc(item.label) + "</div>";
+    }).join("") + (legendData.note ? '<div class="geojtai-empty">' + esc(legendData.note) + "</div>" : "");
+  }
+
+  if (cells) {
+    // Tooltips from the feature's own label once counts come from the API (suppressed
+    // counts are labelled, not shown).
+    cells.unbindTooltip().bindTooltip(function (l) {
+      var p = l.feature.properties;
+      var text = p.label || ("incidents: " + (p.value === null ? "no value" : number(p.value)));
+      return esc(p.h3) + "<br>" + esc(text);
+    }, {sticky: true});
+  }
+  if (filterForm) {
+    filterForm.addEventListener("submit", function (e) { e.preventDefault(); applyFilters(); });
+    filterForm.addEventListener("change", function () { applyFilters(); });
+    filterForm.addEventListener("reset", function () { window.setTimeout(applyFilters, 0); });
+    if (page.filtered) applyFilters();
+  }
+  window.geojtaiApplyFilters = applyFilters;
+
+  // -- ?cell=H3: open the map on one cell (links from the dashboard's gap list) --------
+
+  if (page.cell) showCell(page.cell, true);
 })();
