@@ -343,3 +343,137 @@ def demo(port: int, host: str, study: Path, no_serve: bool) -> None:
         return
     ctx = click.get_current_context()
     ctx.invoke(serve, study_dir=study, host=host, port=port)
+
+
+# -- users: the web app's accounts ------------------------------------------------------------
+
+
+@main.group()
+@click.option(
+    "--db",
+    "database",
+    metavar="URL_OR_PATH",
+    envvar="GEOJTAI_DATABASE_URL",
+    help="The web app's database: a URL or a SQLite file. Default: GEOJTAI_DATABASE_URL, "
+    "else the web app's own (geojtai.sqlite in its instance folder).",
+)
+@click.pass_context
+def users(ctx: click.Context, database: str | None) -> None:
+    """Manage the web app's accounts: viewer (inspectors: published figures only), editor
+    (partnerships: the interventions register and internal figures), admin (accounts)."""
+    ctx.obj = database
+
+
+@contextmanager
+def _accounts() -> Iterator[Any]:
+    """A session on the accounts' database, committed if the command succeeds."""
+    from web.db import connect, instance_database_url
+
+    given: str | None = click.get_current_context().obj
+    with _errors():
+        database = connect(given or instance_database_url())
+        try:
+            with database.sessions.begin() as session:
+                yield session
+        finally:
+            database.dispose()
+
+
+def _actor() -> Any:
+    """The command line as the audit log names it: ``cli:<login name>``."""
+    import getpass
+
+    from web.db import Actor
+
+    try:
+        return Actor(f"cli:{getpass.getuser()}")
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return Actor("cli")
+
+
+def _password(from_stdin: bool) -> str:
+    """One line of stdin, or asked twice without echo."""
+    if from_stdin:
+        return click.get_text_stream("stdin").readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+_PASSWORD_STDIN = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from one line of stdin (scripts)."
+)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, metavar="viewer|editor|admin", help="The account's role.")
+@_PASSWORD_STDIN
+def users_add(name: str, role: str, password_stdin: bool) -> None:
+    """Create the account NAME; asks for its password (10 characters or more) twice."""
+    from web.db import add_user, check_new_user
+
+    with _accounts() as session:
+        check_new_user(session, name, role=role)
+        add_user(session, name, _password(password_stdin), role=role, by=_actor())
+    click.echo(f"added {name} ({role})")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List the accounts: name, role, status and last sign-in (UTC)."""
+    from web.db import list_users
+
+    with _accounts() as session:
+        rows = [
+            (
+                user.name,
+                user.role,
+                "active" if user.active else "deactivated",
+                f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never",
+            )
+            for user in list_users(session)
+        ]
+    if not rows:
+        click.echo("no users yet; add one with: geojtai users add NAME --role admin")
+        return
+    width = max(len("name"), *(len(row[0]) for row in rows))
+    click.echo(f"{'name':<{width}}  {'role':<6}  {'status':<11}  last sign-in")
+    for name, role, status, last in rows:
+        click.echo(f"{name:<{width}}  {role:<6}  {status:<11}  {last}")
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Delete the account NAME (the audit log keeps its name)."""
+    from web.db import remove_user
+
+    with _accounts() as session:
+        remove_user(session, name, by=_actor())
+    click.echo(f"removed {name}")
+
+
+@users.command("set-role")
+@click.argument("name")
+@click.argument("role", metavar="viewer|editor|admin")
+def users_set_role(name: str, role: str) -> None:
+    """Give the account NAME another ROLE."""
+    from web.db import set_role
+
+    with _accounts() as session:
+        set_role(session, name, role, by=_actor())
+    click.echo(f"{name} is now {role}")
+
+
+@users.command("set-password")
+@click.argument("name")
+@_PASSWORD_STDIN
+def users_set_password(name: str, password_stdin: bool) -> None:
+    """Give the account NAME a new password (which signs it out everywhere)."""
+    from geojtai.errors import AccountError
+    from web.db import get_user, set_password
+
+    with _accounts() as session:
+        if get_user(session, name) is None:
+            raise AccountError(f"no user named {name!r}")  # before asking for a password
+        set_password(session, name, _password(password_stdin), by=_actor())
+    click.echo(f"new password set for {name}")

@@ -35,7 +35,15 @@ def test_sample_build_serve(tmp_path: Path) -> None:
         assert title in summary
     assert "top parks:" in summary
 
-    app = create_app({"TESTING": True, "STUDY_DIR": str(out)})
+    app = create_app(
+        {
+            "TESTING": True,
+            "STUDY_DIR": str(out),
+            "LOGIN_REQUIRED": False,
+            "ANONYMOUS_ROLE": "editor",
+            "DATABASE_URL": "sqlite://",
+        }
+    )
     page = app.test_client().get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

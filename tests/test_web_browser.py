@@ -23,6 +23,8 @@ from web import create_app
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Visitors browse as editors (exact counts) with an in-memory database.
+SIGNED_OUT = {"LOGIN_REQUIRED": False, "ANONYMOUS_ROLE": "editor", "DATABASE_URL": "sqlite://"}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -96,7 +98,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
         from tests.test_web import write_tiny_study  # type: ignore[no-redef]
 
     incidents = write_tiny_study(tmp_path / "study")
-    app = create_app({"STUDY_DIR": str(tmp_path / "study")})
+    app = create_app({"STUDY_DIR": str(tmp_path / "study"), **SIGNED_OUT})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -197,7 +199,7 @@ LAYER_STATE = """
 @pytest.fixture
 def sample_server(sample_study: Path) -> Iterator[str]:
     """The sample town's study served on 127.0.0.1 (a free port) in a thread."""
-    app = create_app({"STUDY_DIR": str(sample_study), "TILES": None})
+    app = create_app({"STUDY_DIR": str(sample_study), "TILES": None, **SIGNED_OUT})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

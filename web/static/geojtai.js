@@ -491,6 +491,9 @@
         if (window.geojtaiActiveCells === "count") showCellLegend("count");
         restack();
         var f = data.filter || {};
+        setText("geojtai-fact-period", f.description);
+        setText("geojtai-fact-total", f.total_text);
+        setText("geojtai-fact-cells", number(data.features.length) + " cells");
         setNote(esc(f.description || "All incidents") + " · " + esc(f.incidents_text || "") +
           (f.unknown_time_excluded ? " · " + number(f.unknown_time_excluded) + " without a time left out" : "") +
           (f.rule ? '<br><span class="rule">' + esc(f.rule) + "</span>" : ""));
@@ -521,6 +524,11 @@
     return window.geojtaiFiltersApplied;
   }
 
+  function setText(id, text) {
+    var el = document.getElementById(id);
+    if (el && text) el.textContent = text;
+  }
+
   function legendHtml(legendData) {
     if (!legendData) return "";
     return "<strong>" + esc(legendData.title) + "</strong>" + legendData.items.map(function (item) {
@@ -529,12 +537,26 @@
   }
 
   if (cells) {
+    // Withheld counts (null) and cells merged into a parent are drawn faint with a dashed
+    // edge, so the cells shown on their own stand out over them.
+    cells.options.style = function (f) {
+      var p = f.properties;
+      if (p.value === null) {
+        return {fillColor: p.fill, fillOpacity: 0.2, color: "#8c8c8c", weight: 1, opacity: 0.8, dashArray: "4 3"};
+      }
+      if (p.rolled_up) {
+        return {fillColor: p.fill, fillOpacity: 0.45, color: p.fill, weight: 1.5, opacity: 1, dashArray: "4 3"};
+      }
+      return {fillColor: p.fill, fillOpacity: 0.7, color: p.fill, weight: 1, opacity: 1};
+    };
+    cells.setStyle(cells.options.style);
     // Tooltips from the feature's own label once counts come from the API (suppressed
     // counts are labelled, not shown).
     cells.unbindTooltip().bindTooltip(function (l) {
       var p = l.feature.properties;
-      var text = p.label || ("incidents: " + (p.value === null ? "no value" : number(p.value)));
-      return esc(p.h3) + "<br>" + esc(text);
+      var text = p.label || ("incidents: " + (p.value === null ? page.suppressed : number(p.value)));
+      return esc(p.h3) + "<br>" + esc(text) +
+        (p.rolled_up ? "<br>merged from " + number(p.rolled_up) + " smaller cells with few incidents" : "");
     }, {sticky: true});
   }
   if (filterForm) {
