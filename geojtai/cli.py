@@ -6,6 +6,7 @@ and no traceback. Long steps show progress on a terminal and stay quiet otherwis
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -307,17 +308,48 @@ def plan(
 
 
 @main.command()
-@click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument(
+    "study_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
-def serve(study_dir: Path, host: str, port: int) -> None:
-    """Serve the interactive map of a built study."""
+@click.option(
+    "--anonymous-role",
+    type=click.Choice(["viewer", "editor"]),
+    default=None,
+    help="Let visitors browse without signing in, with this role (default: sign-in needed).",
+)
+def serve(study_dirs: tuple[Path, ...], host: str, port: int, anonymous_role: str | None) -> None:
+    """Serve the interactive maps of one built study, or several (one per area).
+
+    Accounts come from `geojtai users add NAME --role admin`.
+    """
     from web import create_app
 
+    config: dict[str, Any] = {"ANONYMOUS_ROLE": anonymous_role}
+    if len(study_dirs) == 1:
+        config["STUDY_DIR"] = str(study_dirs[0])
+    else:
+        config["STUDIES"] = _area_names(study_dirs)
     with _errors():
-        app = create_app({"STUDY_DIR": str(study_dir)})
-    click.echo(f"serving {study_dir} on http://{host}:{port}/ (Ctrl+C to stop)")
+        app = create_app(config)
+    where = ", ".join(str(d) for d in study_dirs)
+    click.echo(f"serving {where} on http://{host}:{port}/ (Ctrl+C to stop)")
+    if anonymous_role is None:
+        click.echo("sign-in needed: create accounts with `geojtai users add NAME --role admin`")
     app.run(host=host, port=port)
+
+
+def _area_names(folders: tuple[Path, ...]) -> dict[str, str]:
+    """Area names for study folders: each folder's name, made safe and unique."""
+    names: dict[str, str] = {}
+    for folder in folders:
+        base = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-")[:36] or "area"
+        name, n = base, 2
+        while name in names:
+            name, n = f"{base}-{n}", n + 1
+        names[name] = str(folder)
+    return names
 
 
 @main.command()
@@ -332,7 +364,8 @@ def serve(study_dir: Path, host: str, port: int) -> None:
 )
 @click.option("--no-serve", is_flag=True, help="Build the sample study, then exit.")
 def demo(port: int, host: str, study: Path, no_serve: bool) -> None:
-    """Build the sample town's study if missing, then serve it."""
+    """Build the sample town's study if missing, then serve it: visitors see the published
+    (viewer) figures; the `demo` account, with a new password each run, edits."""
     from geojtai.demo import ensure_sample_study
 
     with _errors():
@@ -341,8 +374,38 @@ def demo(port: int, host: str, study: Path, no_serve: bool) -> None:
         _print_summary(manifest, study)
     if no_serve:
         return
-    ctx = click.get_current_context()
-    ctx.invoke(serve, study_dir=study, host=host, port=port)
+    from web import create_app
+
+    database = f"sqlite:///{(study.parent / 'demo.sqlite').resolve()}"
+    with _errors():
+        password = _demo_account(database)
+        app = create_app(
+            {"STUDY_DIR": str(study), "ANONYMOUS_ROLE": "viewer", "DATABASE_URL": database}
+        )
+    click.echo(f"serving {study} on http://{host}:{port}/ (Ctrl+C to stop)")
+    click.echo(
+        f"visitors see published figures; sign in as `demo` with password {password} to edit"
+    )
+    app.run(host=host, port=port)
+
+
+def _demo_account(database: str) -> str:
+    """Make sure the demo database has an admin `demo`; give it a new random password."""
+    import secrets
+
+    from web.db import CLI, add_user, connect, get_user, set_password
+
+    password = secrets.token_urlsafe(12)
+    db = connect(database)
+    try:
+        with db.sessions.begin() as session:
+            if get_user(session, "demo") is None:
+                add_user(session, "demo", password, role="admin", by=CLI)
+            else:
+                set_password(session, "demo", password, by=CLI)
+    finally:
+        db.dispose()
+    return password
 
 
 # -- users: the web app's accounts ------------------------------------------------------------

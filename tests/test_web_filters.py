@@ -258,7 +258,7 @@ def test_viewer_cell_panel(viewer: FlaskClient, incidents: pd.DataFrame) -> None
     details = viewer.get(f"/api/cell/{cell}").get_json()
     assert details["count"] is None and details["count_text"] == "fewer than 10"
     assert details["risk"] is None and details["relative_risk"] is None and details["harm"] is None
-    assert details["risk_class"] in {"top 10%", "top 30%", "lower 70%"}
+    assert details["risk_class"] in {"top 10%", "next 20%", "lower 70%"}
     assert all(v is None or v == 0 or v >= THRESHOLD for v in details["series"])
 
 

@@ -30,6 +30,7 @@ from flask import (
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from geojtai import grid
+from geojtai.bivariate import risk_classes
 from geojtai.errors import StudyError
 from geojtai.io.studyfolder import Study
 from geojtai.maps import (
@@ -324,15 +325,15 @@ def _summary_row(rows: gpd.GeoDataFrame) -> dict[str, Any]:
 
 
 def _risk_class(area: Area, rows: gpd.GeoDataFrame) -> str | None:
-    """Where the cell's risk ranks in the study: ``top 10%``, ``top 30%``, ``lower 70%``."""
+    """The cell's risk class, as on the bivariate map: ``top 10%``, ``next 20%`` or
+    ``lower 70%`` (:func:`geojtai.bivariate.risk_classes`; the riskiest cell of several)."""
     if "risk" not in rows.columns:
         return None
-    risk = area.cells["risk"].to_numpy(dtype=float)
-    value = float(np.nanmax(rows["risk"].to_numpy(dtype=float)))
-    share_above = float(np.mean(risk > value)) if risk.size else 1.0
-    for cut, name in ((0.10, "top 10%"), (0.30, "top 30%")):
-        if share_above < cut:
-            return name
+    classes = risk_classes(area.cells["risk"].to_numpy(dtype=float))
+    found = set(classes[area.cells.index.get_indexer(rows.index)])
+    for name, words in (("high", "top 10%"), ("medium", "next 20%")):
+        if name in found:
+            return words
     return "lower 70%"
 
 
