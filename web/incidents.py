@@ -277,7 +277,9 @@ def place_question(area: Area, query: CellQuery) -> dict[str, Any]:
 
 
 def _describe(area: Area, query: CellQuery) -> str:
-    return str(filter_summary(area.index, query.filter)["description"]) if area.index else ""
+    if area.index is None or query.filter is None:
+        return ""
+    return str(filter_summary(area.index, query.filter)["description"])
 
 
 def _place_counts(area: Area, query: CellQuery) -> pd.DataFrame:

@@ -390,7 +390,7 @@ def map_page(area: Area, query: CellQuery) -> dict[str, Any]:
     script's settings (layers and their URLs, the filter in force, a cell to open)."""
     cells = displayed_cells(area, query)
     summary = incident_summary(area, query, cells)
-    keep = {"study": area.name} if request.args.get("study") else {}
+    keep: dict[str, Any] = {"study": area.name} if request.args.get("study") else {}
     page = {
         "study": keep.get("study"),
         "layers": layer_list(area.places),
@@ -465,7 +465,7 @@ def navigation() -> dict[str, Any]:
     """The navigation bar's links (kept on the request's area) and the areas to switch to."""
     areas = current_app.extensions.get(AREAS_KEY, {})
     chosen = request.args.get("study") or None
-    keep = {"study": chosen} if chosen else {}
+    keep: dict[str, Any] = {"study": chosen} if chosen else {}
     items = [
         {"title": title, "url": url_for(endpoint, **keep), "current": request.endpoint == endpoint}
         for title, endpoint, role in NAV_PAGES

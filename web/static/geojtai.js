@@ -29,6 +29,7 @@
   }
 
   function percent(share) {
+    if (share === null || share === undefined) return "–";
     var p = 100 * share;
     return (p > 0 && p < 0.1 ? "<0.1" : p.toFixed(1)) + "%";
   }
@@ -395,7 +396,7 @@
       return '<tr data-place-type="' + esc(row.place_type) + '"><th scope="row">' + esc(row.title) + "</th>" +
         '<td class="num">' + percent(row.share_incidents) + "</td>" +
         '<td class="num">' + percent(row.share_harm) + "</td>" +
-        '<td class="share-bar"><span style="width:' + (100 * row.share_incidents).toFixed(1) +
+        '<td class="share-bar"><span style="width:' + (100 * (row.share_incidents || 0)).toFixed(1) +
         "%;background:" + esc(colour) + '"></span></td></tr>';
     }).join("");
     var top = {};
@@ -412,6 +413,8 @@
       '<th scope="col" class="num">Incidents</th><th scope="col" class="num">Harm</th>' +
       '<th scope="col"><span class="visually-hidden">Share</span></th></tr></thead>' +
       "<tbody>" + rows + "</tbody></table>" +
+      (answer.shares.some(function (r) { return r.incidents === null; })
+        ? '<p class="places-note">– : ' + esc(page.suppressed) + " incidents, not shown</p>" : "") +
       (named ? '<h3>Most incidents, whole study</h3><ul class="top-places">' + named + "</ul>" : "");
   }
 
