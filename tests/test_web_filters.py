@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geojtai import grid
 from web import create_app
@@ -300,3 +303,43 @@ def test_bad_area_names_are_refused(sample_study: Path) -> None:
 def test_rounding_is_to_five(viewer: FlaskClient) -> None:
     values = [v for v in counts(viewer, "").values() if v is not None]
     assert values and np.all(np.mod(values, 5) == 0)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_viewers_never_get_small_counts_whatever_the_filter(viewer: FlaskClient, data: Any) -> None:
+    """Any combination of the panel's choices, at any cell size: no count of 1-9 is sent."""
+    options = viewer.get("/api/filters").get_json()
+    query: dict[str, str] = {}
+    for field in options["fields"]:
+        values = [o["value"] for o in field["options"]]
+        chosen = data.draw(st.lists(st.sampled_from(values), unique=True, max_size=2))
+        if chosen:
+            query[field["name"]] = ",".join(chosen)
+    months = options["months"]
+    lo = data.draw(st.integers(0, len(months) - 1))
+    hi = data.draw(st.integers(lo, len(months) - 1))
+    query["from"], query["to"] = months[lo], months[hi]
+    hours = data.draw(st.sampled_from(["", *(o["value"] for o in options["hour_bands"])]))
+    if hours:
+        query["hours"] = hours
+    query["resolution"] = str(
+        data.draw(st.sampled_from([r["value"] for r in options["resolutions"]]))
+    )
+    args = "&".join(f"{k}={quote(v)}" for k, v in query.items())
+    for url in (
+        f"/api/cells.geojson?layer=count&{args}",
+        f"/api/places/summary?{args}",
+        f"/api/summary?{args}",
+    ):
+        response = viewer.get(url)
+        assert response.status_code == 200, (url, response.get_json())
+        bad = [
+            (k, v)
+            for k, v in numbers(response.get_json())
+            if k in {"value", "count", "incidents", "total_count", "total_incidents"}
+            and 0 < v < THRESHOLD
+        ]
+        assert bad == [], url
