@@ -251,6 +251,7 @@ def cell_layer_geojson(
     properties: Sequence[str] = (),
     k: int = 5,
     no_value: str | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> bytes:
     """One cell layer of the web map as GeoJSON, coloured here, with its legend.
 
@@ -269,6 +270,8 @@ def cell_layer_geojson(
     no_value
         What a missing value means, for the tooltip and legend (``"fewer than 10"`` for a
         count withheld by disclosure control); such cells are drawn in the no-data grey.
+    members
+        More top-level members of the FeatureCollection (the filter applied, say).
 
     Returns
     -------
@@ -305,7 +308,7 @@ def cell_layer_geojson(
             **columns,
         },
         polygons_only=True,
-        extra={"legend": legend},
+        extra={**(members or {}), "legend": legend},
     )
 
 

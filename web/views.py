@@ -204,21 +204,18 @@ def cell_layer(area: Area, layer: str, query: CellQuery) -> bytes:
     if layer == "count":
         shown = displayed_cells(area, query)
         extra = [c for c in ("count", "harm", "rolled_up") if c in shown.columns]
-        data = cell_layer_geojson(
-            shown, "count", properties=extra, no_value=suppressed_text(query.rule)
+        summary = incident_summary(area, query, shown)
+        return cell_layer_geojson(
+            shown,
+            "count",
+            properties=extra,
+            no_value=suppressed_text(query.rule),
+            members={"filter": summary | {"incidents_text": summary["total_text"]}},
         )
-        return _with_filter(data, incident_summary(area, query, shown))
     if layer == "gaps":
         return cell_layer_geojson(area.deployment.gaps, "gaps")
     data = cell_layer_geojson(area.cells, layer)
     return _risk_classes_only(data) if layer == "risk" and query.rule.applies else data
-
-
-def _with_filter(data: bytes, summary: dict[str, Any]) -> bytes:
-    """The count layer with what was asked and shown: the filter in words, the total, the rule."""
-    collection = orjson.loads(data)
-    collection["filter"] = summary | {"incidents_text": summary["total_text"]}
-    return orjson.dumps(collection)
 
 
 def _risk_classes_only(data: bytes) -> bytes:
