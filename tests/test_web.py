@@ -20,7 +20,7 @@ import web
 from geojtai import grid, places
 from geojtai.errors import StudyError
 from geojtai.layers import load_layer_specs
-from web import AREAS_KEY, create_app, state, views
+from web import AREAS_KEY, create_app, state
 
 EXTERNAL_URL = re.compile(r"https?://(?!(?:localhost|127\.0\.0\.1)[:/])[^\s\"'<>)]+")
 # Sign-in is tested in test_web_auth.py: these apps serve everyone, on a throwaway database.

@@ -17,12 +17,29 @@ then ``test_config``:
 ``TILES_ATTRIBUTION``
     Attribution shown with ``TILES`` (required for any tiles but OpenStreetMap's).
 ``SECRET_KEY``
-    Signs sessions; the default is for development only.
+    Signs sessions; set it in production (without it, or with ``"dev"``, a random key is
+    made outside tests, so sign-ins end when the app restarts).
+``DATABASE_URL``
+    Accounts, the interventions register and the audit log: a database URL
+    (``postgresql://...``) or a SQLite file path; default ``geojtai.sqlite`` in the instance
+    folder (:mod:`web.db`).
+``LOGIN_REQUIRED``
+    ``True`` (default): every page and API route but ``/login``, ``/healthz`` and static
+    files needs a signed-in user (:mod:`web.auth`).
+``ANONYMOUS_ROLE``
+    ``None`` (default), or the role visitors browse with without signing in (``"viewer"``
+    for the offline demo).
+``SESSION_COOKIE_SECURE``
+    ``False`` (default) for local http; set ``True`` whenever the app is served over https.
+    The session cookie is always ``HttpOnly`` and ``SameSite=Lax``.
+``PERMANENT_SESSION_LIFETIME``
+    The longest a sign-in lasts (default 8 hours; seconds in ``GEOJTAI_...``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -38,6 +55,13 @@ DEFAULTS: dict[str, Any] = {
     "STUDIES": None,
     "TILES": None,
     "TILES_ATTRIBUTION": None,
+    "DATABASE_URL": None,
+    "LOGIN_REQUIRED": True,
+    "ANONYMOUS_ROLE": None,
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
 }
 
 
@@ -67,9 +91,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     # Load the studies once per process; without any, the pages explain what to set.
     app.extensions[AREAS_KEY] = load_areas(app, load_study)
-    # Register the views.
-    from web import views
+    # Open the database and set up sign-in; register the views.
+    from web import auth, db, views
 
+    db.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(views.maps_bp)
     app.register_blueprint(views.api_bp)
+    app.register_blueprint(auth.auth_bp)
+    from web import compare, dashboard
+
+    app.register_blueprint(compare.compare_bp)
+    app.register_blueprint(dashboard.dashboard_bp)
+    from web import planning, register
+
+    register.init_app(app)  # the register; seeds it and recomputes each area's deployment
+    app.register_blueprint(planning.plan_bp)
     return app
