@@ -34,6 +34,15 @@ then ``test_config``:
     The session cookie is always ``HttpOnly`` and ``SameSite=Lax``.
 ``PERMANENT_SESSION_LIFETIME``
     The longest a sign-in lasts (default 8 hours; seconds in ``GEOJTAI_...``).
+``DISCLOSURE_THRESHOLD``, ``DISCLOSURE_ROUNDING``
+    The small-number rule for viewers (:mod:`web.published`): counts below the threshold
+    (default 10, never below 8) are merged into parent cells or withheld, others rounded to
+    the nearest ``DISCLOSURE_ROUNDING`` (5).
+``MAX_CONTENT_LENGTH``
+    The largest request (upload) accepted, in bytes (default 5 MB); larger ones get 413.
+``REGISTER_TODAY``
+    ``None`` (default: the real date), or a fixed ``YYYY-MM-DD`` taken as today by the
+    interventions register, for tests and demonstrations.
 """
 
 from __future__ import annotations
@@ -62,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    "DISCLOSURE_THRESHOLD": 10,
+    "DISCLOSURE_ROUNDING": 5,
+    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    "REGISTER_TODAY": None,
 }
 
 
@@ -91,20 +104,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     # Load the studies once per process; without any, the pages explain what to set.
     app.extensions[AREAS_KEY] = load_areas(app, load_study)
-    # Open the database and set up sign-in; register the views.
-    from web import auth, db, views
+    # Open the database and set up sign-in; register the pages and the API.
+    from web import auth, compare, dashboard, db, planning, register, views
 
     db.init_app(app)
     auth.init_app(app)
-    app.register_blueprint(views.maps_bp)
-    app.register_blueprint(views.api_bp)
-    app.register_blueprint(auth.auth_bp)
-    from web import compare, dashboard
-
-    app.register_blueprint(compare.compare_bp)
-    app.register_blueprint(dashboard.dashboard_bp)
-    from web import planning, register
-
-    register.init_app(app)  # the register; seeds it and recomputes each area's deployment
-    app.register_blueprint(planning.plan_bp)
+    for blueprint in (
+        views.maps_bp,
+        views.api_bp,
+        auth.auth_bp,
+        compare.compare_bp,
+        dashboard.dashboard_bp,
+        planning.plan_bp,
+    ):
+        app.register_blueprint(blueprint)
+    # The register: seeds each area's register once, then recomputes its deployment from it.
+    register.init_app(app)
     return app
