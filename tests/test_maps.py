@@ -10,6 +10,7 @@ from typing import Any
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given
@@ -25,7 +26,7 @@ from shapely.geometry import (
     box,
 )
 
-from geojtai import grid
+from geojtai import grid, maps
 from geojtai.errors import CRSError
 from geojtai.maps import (
     CLASS_WEIGHT,
@@ -441,3 +442,35 @@ def test_places_geojson_does_not_change_its_input() -> None:
     before = frame.copy()
     places_geojson(frame, kind="point", style=PUB_STYLE)
     assert frame.equals(before) and frame.crs.to_epsg() == 27700
+
+
+def test_cell_layer_from_cached_geometries_matches_the_geometry_column() -> None:
+    """The web's fast path (serialised geometries by id) gives the same GeoJSON."""
+    ids = ["89195ca198fffff", "89195ca19c3ffff", "89195ca1983ffff"]
+    polygons = grid.cell_polygons(grid.cells_from_hex(ids))
+    cells = gpd.GeoDataFrame({"h3": ids, "count": [0, 3, 12]}, geometry=polygons, crs=4326)
+    slow = json.loads(maps.cell_layer_geojson(cells, "count"))
+    fast = json.loads(
+        maps.cell_layer_geojson(
+            pd.DataFrame(cells.drop(columns="geometry")), "count", geometries=maps.cell_geometries
+        )
+    )
+    assert fast == slow
+    assert [f["properties"]["label"] for f in fast["features"]] == [
+        "incidents: 0",
+        "incidents: 3",
+        "incidents: 12",
+    ]
+
+
+def test_classes_only_withholds_values() -> None:
+    ids = ["89195ca198fffff", "89195ca19c3ffff", "89195ca1983ffff"]
+    cells = pd.DataFrame({"h3": ids, "risk": [0.1, 0.5, 2.0]})
+    data = json.loads(
+        maps.cell_layer_geojson(cells, "risk", geometries=maps.cell_geometries, classes_only=True)
+    )
+    assert all(f["properties"]["value"] is None for f in data["features"])
+    assert data["features"][2]["properties"]["label"].endswith("(highest)")
+    assert {f["properties"]["fill"] for f in data["features"]} == {
+        item["colour"] for item in data["legend"]["items"]
+    }

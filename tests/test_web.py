@@ -414,7 +414,7 @@ def test_cells_geojson(
     assert data["type"] == "FeatureCollection"
     expected = expected_counts(study[1], month)
     assert len(data["features"]) == len(expected)
-    assert {f["properties"]["h3"]: f["properties"]["count"] for f in data["features"]} == expected
+    assert {f["properties"]["h3"]: f["properties"]["value"] for f in data["features"]} == expected
     frame = gpd.GeoDataFrame.from_features(data["features"], crs="EPSG:4326")
     assert frame.geom_type.eq("Polygon").all() and frame.is_valid.all()
 
@@ -729,8 +729,8 @@ def test_count_layer_matches_the_incident_map(sample_client: FlaskClient) -> Non
     month = summary["months"][-1]
     for query, total in [({}, summary["total_count"]), ({"month": month}, None)]:
         data = json.loads(sample_client.get("/api/cells.geojson", query_string=query).data)
-        counts = [f["properties"]["count"] for f in data["features"]]
-        assert all(f["properties"]["value"] == f["properties"]["count"] for f in data["features"])
+        counts = [f["properties"]["value"] for f in data["features"]]
+        assert "count" not in data["features"][0]["properties"]  # the value says it once
         expected = sample_client.get("/api/summary", query_string=query).get_json()
         assert sum(counts) == expected["total_count"] == (total or expected["total_count"])
 

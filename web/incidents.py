@@ -46,6 +46,7 @@ __all__ = [
     "CellQuery",
     "cell_counts",
     "displayed_cells",
+    "displayed_counts",
     "filter_options",
     "incident_summary",
     "place_question",
@@ -155,16 +156,16 @@ def requested_query(area: Area) -> CellQuery:
     return CellQuery(flt, current_rule(), month)
 
 
-def displayed_cells(area: Area, query: CellQuery) -> gpd.GeoDataFrame:
+def displayed_counts(area: Area, query: CellQuery) -> pd.DataFrame:
     """The cells and counts to show, filtered, then disclosure-controlled.
 
     Returns
     -------
-    geopandas.GeoDataFrame
-        ``h3``, ``count`` (``NaN`` where suppressed), ``harm`` (internal profile only),
-        ``rolled_up`` (child cells merged into a parent row; published profile) and
-        ``geometry``; only cells with incidents. Parent rows come first, so a map draws
-        them under the cells shown on their own.
+    pandas.DataFrame
+        ``h3``, ``count`` (``NaN`` where suppressed), ``harm`` (internal profile only) and
+        ``rolled_up`` (child cells merged into a parent row; published profile); only
+        cells with incidents. Parent rows come first, so a map draws them under the cells
+        shown on their own.
     """
     if query.filter is not None and area.index is not None:
         found = filtered_cells(area.index, query.filter)
@@ -174,7 +175,12 @@ def displayed_cells(area: Area, query: CellQuery) -> gpd.GeoDataFrame:
         found = publish_cells(found["h3"], found["count"], query.rule, min_resolution=0)
         found = found.sort_values("rolled_up", ascending=False, kind="stable")
         found = found[["h3", "count", "rolled_up"]]
-    found = found.reset_index(drop=True)
+    return found.reset_index(drop=True)
+
+
+def displayed_cells(area: Area, query: CellQuery) -> gpd.GeoDataFrame:
+    """:func:`displayed_counts` with each cell's polygon (EPSG:4326), for folium maps."""
+    found = displayed_counts(area, query)
     geometry = grid.cell_polygons(grid.cells_from_hex(found["h3"].to_numpy(dtype=object)))
     return gpd.GeoDataFrame(found, geometry=geometry, crs="EPSG:4326")
 

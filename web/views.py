@@ -46,6 +46,7 @@ from web.incidents import (
     CellQuery,
     cell_counts,
     displayed_cells,
+    displayed_counts,
     filter_options,
     incident_summary,
     place_question,
@@ -186,9 +187,10 @@ def requested_layer() -> str:
 def cell_layer(area: Area, layer: str, query: CellQuery) -> bytes:
     """One cell layer as GeoJSON with colours and legend (:func:`cell_layer_geojson`).
 
-    Counts come from :func:`web.incidents.displayed_cells` (filtered, then
+    Counts come from :func:`web.incidents.displayed_counts` (filtered, then
     disclosure-controlled); the other layers are over the whole study and take no filter.
-    For the published profile the risk layer shows classes, not values.
+    For the published profile the risk layer shows classes, not values. Answers are kept
+    in the area's layer cache, keyed by everything they depend on.
 
     Raises
     ------
@@ -201,38 +203,31 @@ def cell_layer(area: Area, layer: str, query: CellQuery) -> bytes:
         raise BadRequest(f"Filters apply only to layer=count, not layer={layer}.")
     if layer not in cell_layer_names(area.study, area.deployment):
         raise NotFound(f"This study was built without the {CELL_LAYERS[layer]!r} layer.")
+    deployment = area.deployment
+    key = (layer, query if layer == "count" else query.rule, deployment.version)
+    return area.layers.get(key, lambda: _make_cell_layer(area, deployment, layer, query))
+
+
+def _make_cell_layer(area: Area, deployment: LiveDeployment, layer: str, query: CellQuery) -> bytes:
     if layer == "count":
-        shown = displayed_cells(area, query)
-        extra = [c for c in ("count", "harm", "rolled_up") if c in shown.columns]
+        shown = displayed_counts(area, query)
         summary = incident_summary(area, query, shown)
         return cell_layer_geojson(
             shown,
             "count",
-            properties=extra,
+            properties=[c for c in ("harm", "rolled_up") if c in shown.columns],
             no_value=suppressed_text(query.rule),
             members={"filter": summary | {"incidents_text": summary["total_text"]}},
+            geometries=area.geometries,
         )
     if layer == "gaps":
-        return cell_layer_geojson(area.deployment.gaps, "gaps")
-    data = cell_layer_geojson(area.cells, layer)
-    return _risk_classes_only(data) if layer == "risk" and query.rule.applies else data
-
-
-def _risk_classes_only(data: bytes) -> bytes:
-    """The risk layer without its values: each cell keeps its class colour and a class label."""
-    collection = orjson.loads(data)
-    items = collection["legend"]["items"]
-    n = len(items)
-    names = [f"class {i + 1} of {n}" + (" (highest)" if i == n - 1 else "") for i in range(n)]
-    by_colour = {item["colour"]: name for item, name in zip(items, names, strict=True)}
-    for item, name in zip(items, names, strict=True):
-        item["label"] = name
-    for feature in collection["features"]:
-        props = feature["properties"]
-        props["value"] = None
-        props["label"] = "contextual risk: " + by_colour.get(props["fill"], "no value")
-    collection["legend"]["note"] = "Published view: risk classes, not values."
-    return orjson.dumps(collection)
+        return cell_layer_geojson(deployment.gaps, "gaps", geometries=area.geometries)
+    return cell_layer_geojson(
+        area.cells,
+        layer,
+        geometries=area.geometries,
+        classes_only=layer == "risk" and query.rule.applies,
+    )
 
 
 def cell_details(area: Area, h3: str, query: CellQuery) -> dict[str, Any]:
