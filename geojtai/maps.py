@@ -281,8 +281,10 @@ def cell_layer_geojson(
         ``h3`` ids (:func:`cell_geometries`, or a cache of it); then ``cells`` needs no
         geometry column. By default the geometry column is converted.
     classes_only
-        Withhold the values of a quantile layer (``count``, ``risk``): each cell keeps its
-        class colour, ``value`` is ``None`` and the label and legend name the class.
+        Withhold the values (for published views): in a quantile layer (``count``,
+        ``risk``) each cell keeps its class colour and its label and the legend name the
+        class; in the others (``hotspots``, ``gaps``) the label keeps the class without the
+        number (z-score, risk). ``value`` is ``None`` but for ``emerging`` (a class name).
 
     Returns
     -------
@@ -310,8 +312,11 @@ def cell_layer_geojson(
         msg = f"The {layer!r} cell layer needs the column(s) {', '.join(missing)}."
         raise ValueError(msg)
     kept, columns, legend = _CELL_STYLERS[layer](cells, k)
-    if classes_only and "value" in columns:
+    if classes_only and layer in {"count", "risk"}:
         columns, legend = _classes_only(columns, legend)
+    elif classes_only and layer != "emerging":
+        labels = [str(label).split(" (")[0] for label in columns["label"]]
+        columns = {**columns, "value": [None] * len(labels), "label": labels}
     if no_value is not None and "value" in columns:
         columns, legend = _with_no_value(columns, legend, no_value)
     ids = kept["h3"].tolist()

@@ -343,3 +343,15 @@ def test_viewers_never_get_small_counts_whatever_the_filter(viewer: FlaskClient,
             and 0 < v < THRESHOLD
         ]
         assert bad == [], url
+
+
+@pytest.mark.parametrize("layer", ["risk", "hotspots", "gaps"])
+def test_viewers_get_classes_not_numbers_on_every_layer(viewer: FlaskClient, layer: str) -> None:
+    data = viewer.get(f"/api/cells.geojson?layer={layer}").get_json()
+    assert data["features"]
+    assert all(f["properties"]["value"] is None for f in data["features"])
+    assert not any(
+        any(ch.isdigit() for ch in f["properties"]["label"].replace("10%", ""))
+        and "class" not in f["properties"]["label"]
+        for f in data["features"]
+    )

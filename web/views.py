@@ -220,14 +220,12 @@ def _make_cell_layer(area: Area, deployment: LiveDeployment, layer: str, query: 
             members={"filter": summary | {"incidents_text": summary["total_text"]}},
             geometries=area.geometries,
         )
+    published = query.rule.applies  # viewers: classes, not the numbers behind them
     if layer == "gaps":
-        return cell_layer_geojson(deployment.gaps, "gaps", geometries=area.geometries)
-    return cell_layer_geojson(
-        area.cells,
-        layer,
-        geometries=area.geometries,
-        classes_only=layer == "risk" and query.rule.applies,
-    )
+        return cell_layer_geojson(
+            deployment.gaps, "gaps", geometries=area.geometries, classes_only=published
+        )
+    return cell_layer_geojson(area.cells, layer, geometries=area.geometries, classes_only=published)
 
 
 def cell_details(area: Area, h3: str, query: CellQuery) -> dict[str, Any]:
