@@ -346,8 +346,10 @@
       fact("Harm", c.harm === null || c.harm === undefined ? null : number(c.harm)) +
       fact("Gi* hot spot", c.gi_class ? esc(c.gi_class) : null) +
       fact("Emerging", c.emerging ? esc(c.emerging) : null) +
-      fact("Contextual risk", c.risk === null ? null : esc(c.risk.toFixed(2)) + " expected incidents next month") +
-      fact("Relative risk", c.relative_risk === null ? null : "×" + esc(c.relative_risk.toFixed(2))) +
+      fact("Contextual risk", c.risk === null || c.risk === undefined ? null : esc(c.risk.toFixed(2)) + " expected incidents next month") +
+      fact("Relative risk", c.relative_risk === null || c.relative_risk === undefined ? null : "×" + esc(c.relative_risk.toFixed(2))) +
+      fact("Risk rank", c.risk_class ? esc(c.risk_class) + " of the study's cells" : null) +
+      (c.cells > 1 ? fact("Cells", number(c.cells) + " study cells in this larger cell") : "") +
       fact("Gap", c.gap ? esc(c.gap) : null) +
       "</dl><h3>Incidents per month</h3>" + sparkline(c.series) +
       '<p class="places-note">' + esc(c.months[0] || "") + " to " + esc(c.months[c.months.length - 1] || "") + "</p>" +
