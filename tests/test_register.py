@@ -17,16 +17,15 @@ from sqlalchemy.orm import Session
 from geojtai.io.studyfolder import load_study
 from web import db
 from web.db import AuditEntry, Intervention
-from web.register import (
+from web.register_input import (
     RegisterError,
     parse_geometry,
     raw_from_features,
     raw_from_records,
-    register_frame,
-    seed_register,
     size_text,
     validated,
 )
+from web.register_store import register_frame, seed_register
 
 ON = dt.date(2026, 1, 15)
 

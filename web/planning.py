@@ -36,14 +36,14 @@ from geojtai import deployment, grid, places, studyops
 from geojtai.errors import GeojtaiError, SettingsError
 from geojtai.maps import interventions_geojson
 from web.auth import require_role
-from web.register import (
+from web.register_input import (
     RegisterError,
     raw_from_features,
     read_upload,
     size_text,
-    today,
     validated,
 )
+from web.register_store import today
 from web.state import Area, current_area, requested_area_name
 
 __all__ = [
