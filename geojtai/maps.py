@@ -564,9 +564,21 @@ def cell_map(
     fills = _fills(values, breaks, colours)
     data = _feature_collection(
         cells.geometry.to_numpy(),
-        {"h3": cells["h3"].tolist(), "value": cells[value].tolist(), "fill": fills},
+        {
+            "h3": cells["h3"].tolist(),
+            "value": cells[value].tolist(),
+            "fill": fills,
+            **(
+                {"rolled_up": _column(cells, "rolled_up", len(cells))}
+                if "rolled_up" in cells
+                else {}
+            ),
+        },
         polygons_only=True,
     )
+    # Fit the view first: fitting after the cells are on the map projects every cell twice.
+    minx, miny, maxx, maxy = (float(b) for b in cells.total_bounds)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
     m.add_child(
         _CellLayer(
             data,
@@ -575,8 +587,6 @@ def cell_map(
             value_label=value,
         )
     )
-    minx, miny, maxx, maxy = (float(b) for b in cells.total_bounds)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
 
 
@@ -940,9 +950,18 @@ class _CellLayer(folium.MacroElement):
             renderer: renderer,
             style: function (f) {
               // An opaque edge in the fill colour: zoomed out, a grey outline would hide
-              // the colours; zoomed in, the edge still marks each cell.
-              return {fillColor: f.properties.fill, fillOpacity: 0.7,
-                      color: f.properties.fill, weight: 1, opacity: 1};
+              // the colours; zoomed in, the edge still marks each cell. Withheld counts
+              // (no value) and cells merged into a parent are faint with a dashed edge.
+              var p = f.properties;
+              if (p.value === null) {
+                return {fillColor: p.fill, fillOpacity: 0.2, color: "#8c8c8c", weight: 1,
+                        opacity: 0.8, dashArray: "4 3"};
+              }
+              if (p.rolled_up) {
+                return {fillColor: p.fill, fillOpacity: 0.45, color: p.fill, weight: 1.5,
+                        opacity: 1, dashArray: "4 3"};
+              }
+              return {fillColor: p.fill, fillOpacity: 0.7, color: p.fill, weight: 1, opacity: 1};
             }
           }).bindTooltip(function (l) {
             var p = l.feature.properties;

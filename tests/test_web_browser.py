@@ -798,12 +798,6 @@ def test_a_viewer_never_sees_a_count_below_ten(town: Server, open_tab: Callable[
     tab.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: a click picks the first feature under the pointer (cellAt in "
-    "web/static/geojtai.js), a merged parent drawn underneath, not the cell drawn on top "
-    "that the tooltip names",
-)
 def test_a_click_opens_the_cell_drawn_on_top(town: Server, open_tab: Callable[..., Tab]) -> None:
     tab = open_tab(town, "vera")
     page = tab.page

@@ -251,6 +251,7 @@ def place_question(area: Area, query: CellQuery) -> dict[str, Any]:
     places = area.places
     titles = {name: layer.spec.get("title", name) for name, layer in places.layers.items()}
     table = _place_counts(area, query)
+    exact = float(table["incidents"].sum()) if len(table) else 0.0
     if query.rule.applies:
         table = publish_table(
             table,
@@ -270,11 +271,10 @@ def place_question(area: Area, query: CellQuery) -> dict[str, Any]:
         }
         for r in table.to_dict("records")
     ]
-    exact = table["incidents"].sum(min_count=1) if len(table) else 0
     return {
         "month": query.month,
         "description": query.filter and _describe(area, query),
-        "total_incidents": _int_or_none(exact) or 0,
+        "total_incidents": published_number(exact, query.rule),
         "total_harm": round(float(np.nansum(table["harm"].to_numpy(dtype=float))), 3),
         "shares": shares,
         "top_places": _top_places(places, titles, query.rule),
@@ -364,14 +364,34 @@ def cell_counts(area: Area, query: CellQuery, h3: str) -> dict[str, Any]:
         months, counts, harm = _index_series(area.index, query.filter, h3)
     rule = query.rule
     series = publish_count(counts.astype(float), rule)
-    total = published_number(float(counts.sum()), rule)
+    total, text = published_number(float(counts.sum()), rule), None
+    if rule.applies and counts.sum() > 0:
+        total, text, merged = _as_on_the_map(area, query, h3)
+        if merged:  # a parent holding only its small children's remainder: no series
+            series = np.full(series.size, np.nan)
     return {
         "count": total,
-        "count_text": suppressed_text(rule) if total is None else f"{total:,}",
+        "count_text": text or (suppressed_text(rule) if total is None else f"{total:,}"),
         "harm": None if rule.applies else round(float(harm), 3),
         "months": months,
         "series": [None if np.isnan(v) else int(v) for v in series],
     }
+
+
+def _as_on_the_map(area: Area, query: CellQuery, h3: str) -> tuple[int | None, str | None, bool]:
+    """A published cell's count exactly as the map shows it (the map is the authority, so
+    the panel never reveals more than the cell's colour): the cell's own rounded count, or
+    for a parent the merged remainder of its small children; otherwise withheld."""
+    shown = displayed_counts(area, query)
+    row = shown.loc[shown["h3"] == h3]
+    if row.empty:
+        return None, f"{suppressed_text(query.rule)} (counted in a larger cell on the map)", False
+    value = row["count"].iloc[0]
+    merged = int(row["rolled_up"].iloc[0]) > 0
+    if pd.isna(value):
+        return None, suppressed_text(query.rule), merged
+    text = f"{int(value):,}" + (" (its smaller cells with few incidents, merged)" if merged else "")
+    return int(value), text, merged
 
 
 def _index_series(

@@ -264,6 +264,7 @@ def cell_details(area: Area, h3: str, query: CellQuery) -> dict[str, Any]:
         "cells": len(rows),
         "bounds": [[miny, minx], [maxy, maxx]],
         "place_type": row.get("place_type"),
+        "place_title": _place_title(area, row.get("place_type")),
         "place_name": row.get("place_name"),
         **cell_counts(area, query, h3),
         "gi_class": row.get("gi_class"),
@@ -281,6 +282,14 @@ def cell_details(area: Area, h3: str, query: CellQuery) -> dict[str, Any]:
         "agencies": agencies,
         "profile": query.rule.profile,
     }
+
+
+def _place_title(area: Area, place_type: Any) -> str | None:
+    """A place type's title (``Parks and open spaces``); "Elsewhere" for ``other``."""
+    if place_type is None:
+        return None
+    layer = area.places.layers.get(str(place_type))
+    return str(layer.spec.get("title", place_type)) if layer else ELSEWHERE
 
 
 def _cells_under(area: Area, h3: str) -> gpd.GeoDataFrame:

@@ -300,10 +300,11 @@
   function cellAt(latlng) {
     var layer = cellLayers[window.geojtaiActiveCells];
     if (!layer || !map.hasLayer(layer)) return null;
+    // The last match is the one drawn on top (merged parent cells come first, underneath).
     var found = null;
     layer.eachLayer(function (l) {
       var g = l.feature.geometry;
-      if (!found && g.type === "Polygon" && l.getBounds().contains(latlng) && inside(latlng, g.coordinates[0])) {
+      if (g.type === "Polygon" && l.getBounds().contains(latlng) && inside(latlng, g.coordinates[0])) {
         found = l.feature.properties.h3;
       }
     });
@@ -333,7 +334,7 @@
   }
 
   function cellHtml(c) {
-    var place = c.place_type ? esc(c.place_type) + (c.place_name ? ": " + esc(c.place_name) : "") : "";
+    var place = c.place_type ? esc(c.place_title || c.place_type) + (c.place_name ? ": " + esc(c.place_name) : "") : "";
     var interventionsHtml = c.interventions.length ? "<ul>" + c.interventions.map(function (i) {
       return "<li>" + esc(i.id) + " " + esc(i.name) + " (" + esc(i.type) + ")</li>";
     }).join("") + "</ul>" : "none";
@@ -554,7 +555,6 @@
       }
       return {fillColor: p.fill, fillOpacity: 0.7, color: p.fill, weight: 1, opacity: 1};
     };
-    cells.setStyle(cells.options.style);
     // Tooltips from the feature's own label once counts come from the API (suppressed
     // counts are labelled, not shown).
     cells.unbindTooltip().bindTooltip(function (l) {
