@@ -513,6 +513,8 @@ def cell_map(
     asset_url: str = DEFAULT_ASSET_URL,
     k: int = 5,
     no_value: str = "no value",
+    geometries: Callable[[Sequence[str]], list[bytes]] | None = None,
+    bounds: Sequence[float] | None = None,
 ) -> folium.Map:
     """A map of one value per H3 cell, coloured by quantile classes, with a legend.
 
@@ -538,6 +540,12 @@ def cell_map(
     no_value
         The legend's words for cells without a value (``"fewer than 10"`` where disclosure
         control withheld the count).
+    geometries
+        Serialised cell geometries by ``h3`` id (:func:`cell_geometries` or a cache of
+        it), used instead of ``cells``' geometry column; then ``cells`` may be a plain
+        DataFrame and ``bounds`` is needed.
+    bounds
+        ``(west, south, east, north)`` to fit the map to; the cells' bounds by default.
 
     Returns
     -------
@@ -552,7 +560,8 @@ def cell_map(
     CRSError
         ``cells`` has no CRS.
     """
-    cells = _in_wgs84(cells)
+    if geometries is None:
+        cells = _in_wgs84(cells)
     values = _checked_values(cells, value)
     m = _offline_map(asset_url, tiles=tiles, attribution=attribution)
     if cells.empty:
@@ -562,22 +571,21 @@ def cell_map(
     breaks = class_breaks(values, k)
     colours = colour_ramp(breaks.size)
     fills = _fills(values, breaks, colours)
-    data = _feature_collection(
-        cells.geometry.to_numpy(),
-        {
-            "h3": cells["h3"].tolist(),
-            "value": cells[value].tolist(),
-            "fill": fills,
-            **(
-                {"rolled_up": _column(cells, "rolled_up", len(cells))}
-                if "rolled_up" in cells
-                else {}
-            ),
-        },
-        polygons_only=True,
-    )
+    ids = cells["h3"].tolist()
+    columns = {
+        "h3": ids,
+        "value": cells[value].tolist(),
+        "fill": fills,
+        **({"rolled_up": _column(cells, "rolled_up", len(cells))} if "rolled_up" in cells else {}),
+    }
+    if geometries is not None:
+        data = _feature_collection_of(geometries(ids), columns)
+    else:
+        data = _feature_collection(cells.geometry.to_numpy(), columns, polygons_only=True)
     # Fit the view first: fitting after the cells are on the map projects every cell twice.
-    minx, miny, maxx, maxy = (float(b) for b in cells.total_bounds)
+    minx, miny, maxx, maxy = (
+        float(b) for b in (bounds if bounds is not None else cells.total_bounds)
+    )
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     m.add_child(
         _CellLayer(

@@ -144,7 +144,7 @@ def test_map_shares_its_canvas_with_page_scripts(cells: gpd.GeoDataFrame) -> Non
 def test_map_uses_canvas_and_properties_not_style_function(cells: gpd.GeoDataFrame) -> None:
     html = render(cell_map(cells, title="x"))
     assert "L.canvas(" in html
-    assert "f.properties.fill" in html
+    assert "p.fill" in html and "var p = f.properties" in html
     fills = [f["properties"]["fill"] for f in embedded_data(html)["features"]]
     assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in fills)
 

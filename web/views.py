@@ -387,7 +387,7 @@ def _plain(value: Any) -> Any:
 def map_page(area: Area, query: CellQuery) -> dict[str, Any]:
     """The map page's context: summary, filter choices, folium map parts and the page
     script's settings (layers and their URLs, the filter in force, a cell to open)."""
-    cells = displayed_cells(area, query)
+    cells = displayed_counts(area, query)
     summary = incident_summary(area, query, cells)
     keep: dict[str, Any] = {"study": area.name} if request.args.get("study") else {}
     page = {
@@ -414,6 +414,22 @@ def map_page(area: Area, query: CellQuery) -> dict[str, Any]:
         "cell_url": url_for("api.cell", h3="H3", **keep).split("?")[0].removesuffix("H3"),
     }
     period = _period(summary["months"], query.month)
+    parts = area.layers.get(
+        ("page", query, request.script_root, area.deployment.version),
+        lambda: orjson.dumps(_count_map(area, cells, query, period)),
+    )
+    return {
+        "summary": summary,
+        "period": period,
+        "page": page,
+        "filters": filter_options(area),
+        "chosen": {k: v for k, v in request.args.items()},
+        **orjson.loads(parts),
+    }
+
+
+def _count_map(area: Area, cells: pd.DataFrame, query: CellQuery, period: str) -> dict[str, str]:
+    """The folium map of the displayed counts, split into the parts the page embeds."""
     m = cell_map(
         cells,
         value="count",
@@ -422,15 +438,10 @@ def map_page(area: Area, query: CellQuery) -> dict[str, Any]:
         attribution=current_app.config["TILES_ATTRIBUTION"],
         asset_url=request.script_root + DEFAULT_ASSET_URL,
         no_value=suppressed_text(query.rule),
+        geometries=area.geometries,
+        bounds=area.study.cells.total_bounds if len(area.study.cells) else None,
     )
-    return {
-        "summary": summary,
-        "period": period,
-        "page": page,
-        "filters": filter_options(area),
-        "chosen": {k: v for k, v in request.args.items()},
-        **_map_parts(m),
-    }
+    return _map_parts(m)
 
 
 def _period(months: list[str], month: str | None) -> str:
