@@ -48,19 +48,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """The default ``MAX_CONTENT_LENGTH``: the largest request (upload) the app accepts."""
 UPLOAD_SUFFIXES = (".geojson", ".json", ".csv")
 ENTRY_FIELDS = (
-    "id",
-    "name",
-    "type",
-    "lead_agency",
-    "partner_agencies",
-    "start",
-    "end",
-    "days",
-    "hours",
-    "place_types",
-    "cost",
-    "hours_per_week",
-    "radius_m",
+    *schema.RAW_INTERVENTION_COLUMNS[: schema.RAW_INTERVENTION_COLUMNS.index("lat")],
     "notes",
 )
 """The fields of a register entry a person gives (besides its geometry)."""

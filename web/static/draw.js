@@ -204,5 +204,22 @@
     };
   }
 
-  window.GeojtaiDraw = { attach: attach, parse: parse };
+  // A map for the register and planning pages: optional tiles, fitted to the study, and a
+  // loader that adds a GeoJSON layer from the API (nothing when it cannot be fetched).
+  function baseMap(box, page) {
+    var map = L.map(box);
+    if (page.tiles) {
+      L.tileLayer(page.tiles, { attribution: page.attribution || "", maxZoom: 19 }).addTo(map);
+    }
+    if (page.bounds) { map.fitBounds(page.bounds); } else { map.setView([52.5, -1.5], 12); }
+    map.geojtaiLoad = function (url, options) {
+      return fetch(url, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { return data ? L.geoJSON(data, options).addTo(map) : null; })
+        .catch(function () { return null; });
+    };
+    return map;
+  }
+
+  window.GeojtaiDraw = { attach: attach, parse: parse, baseMap: baseMap };
 })();

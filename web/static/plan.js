@@ -12,18 +12,8 @@
   if (!holder || !box || typeof L === "undefined") { return; }
   var page = JSON.parse(holder.textContent);
 
-  var map = L.map(box);
-  if (page.tiles) {
-    L.tileLayer(page.tiles, { attribution: page.attribution || "", maxZoom: 19 }).addTo(map);
-  }
-  if (page.bounds) { map.fitBounds(page.bounds); } else { map.setView([52.5, -1.5], 12); }
-
-  function load(url, options) {
-    return fetch(url, { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { return data ? L.geoJSON(data, options).addTo(map) : null; })
-      .catch(function () { return null; });
-  }
+  var map = window.GeojtaiDraw.baseMap(box, page);
+  var load = map.geojtaiLoad;
   function fmt(x, digits) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
   function pct(x) { return x === null || x === undefined ? "–" : Math.round(x * 100) + "%"; }
 
