@@ -457,7 +457,7 @@ def _actor() -> Any:
 def _password(from_stdin: bool) -> str:
     """One line of stdin, or asked twice without echo."""
     if from_stdin:
-        return click.get_text_stream("stdin").readline().rstrip("\r\n")
+        return sys.stdin.readline().rstrip("\r\n")
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
