@@ -603,10 +603,24 @@ def browser_case(
                 # The filtered map opened from its URL (a link, or the page reloaded).
                 page.goto(f"{server['base']}/?{FILTER}", wait_until="commit", timeout=120_000)
                 by_url = page.evaluate(DRAWN)
-                context.close()
-                rows.append(
-                    _browser_row(size, run, drawn, settled_ms, painted, filtered, motion, by_url)
+                # Every cell at the study's own resolution, asked for explicitly (the page
+                # starts coarser when there are more than MAX_CELLS_DRAWN cells).
+                page.goto(
+                    f"{server['base']}/?resolution={RESOLUTION}",
+                    wait_until="commit",
+                    timeout=120_000,
                 )
+                full = page.evaluate(DRAWN)
+                context.close()
+                row = _browser_row(size, run, drawn, settled_ms, painted, filtered, motion, by_url)
+                row |= {
+                    "full_cells": full["cells"],
+                    "full_drawn_s": round(full["drawn_ms"] / 1000, 2),
+                }
+                print(
+                    json.dumps({"full_cells": full["cells"], "full_drawn_s": row["full_drawn_s"]})
+                )
+                rows.append(row)
         finally:
             browser.close()
     return rows
@@ -676,7 +690,10 @@ def print_tables(results: dict[str, Any]) -> None:
     if results["browser"]:
         keys = [
             "html_received_s",
+            "cells",
             "drawn_s",
+            "full_cells",
+            "full_drawn_s",
             "settled_s",
             "filter_s",
             "filtered_url_drawn_s",

@@ -426,6 +426,7 @@ def test_summary(client: FlaskClient) -> None:
         "months": MONTHS,
         "month": None,
         "n_cells": len(COUNTS),
+        "resolution": 9,
         "total_count": sum(COUNTS),
         "total_text": f"{sum(COUNTS)} incidents",
         "description": "all months",

@@ -375,3 +375,26 @@ def test_one_total_everywhere(viewer: FlaskClient, query: str) -> None:
     summary = viewer.get(f"/api/summary?{query}").get_json()
     places = viewer.get(f"/api/places/summary?{query}").get_json()
     assert summary["total_count"] == places["total_incidents"]
+
+
+def test_a_large_map_starts_with_coarser_cells(sample_study: Path) -> None:
+    """Beyond MAX_CELLS_DRAWN cells the map starts coarser; an asked-for size is kept."""
+    config = {
+        **BASE,
+        "STUDY_DIR": str(sample_study),
+        "ANONYMOUS_ROLE": "editor",
+        "MAX_CELLS_DRAWN": 100,
+    }
+    client = create_app(config).test_client()
+    coarse = client.get("/api/cells.geojson?layer=count").get_json()
+    resolutions = set(
+        grid.cell_resolution(
+            grid.cells_from_hex([f["properties"]["h3"] for f in coarse["features"]])
+        ).tolist()
+    )
+    assert resolutions == {8} and len(coarse["features"]) <= 100
+    assert coarse["filter"]["resolution"] == 8
+    fine = client.get("/api/cells.geojson?layer=count&resolution=9").get_json()
+    assert len(fine["features"]) > 100
+    page = client.get("/").get_data(as_text=True)
+    assert '<option value="8" selected>' in page

@@ -40,6 +40,9 @@ then ``test_config``:
     the nearest ``DISCLOSURE_ROUNDING`` (5).
 ``MAX_CONTENT_LENGTH``
     The largest request (upload) accepted, in bytes (default 5 MB); larger ones get 413.
+``MAX_CELLS_DRAWN``
+    The most incident cells the map draws at once (default 20,000): beyond it the map
+    starts with coarser H3 cells, and a finer cell size can still be chosen.
 ``REGISTER_TODAY``
     ``None`` (default: the real date), or a fixed ``YYYY-MM-DD`` taken as today by the
     interventions register, for tests and demonstrations.
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "DISCLOSURE_ROUNDING": 5,
     "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
     "REGISTER_TODAY": None,
+    "MAX_CELLS_DRAWN": 20_000,
 }
 
 

@@ -14,13 +14,13 @@ filtered; its counts come from its cell tables, by month.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from flask import request
+from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 
 from geojtai import grid
@@ -47,6 +47,7 @@ __all__ = [
     "cell_counts",
     "displayed_cells",
     "displayed_counts",
+    "drawable",
     "filter_options",
     "incident_summary",
     "place_question",
@@ -153,7 +154,22 @@ def requested_query(area: Area) -> CellQuery:
         flt = parse_filter(args, area.index)
     except FilterError as exc:
         raise BadRequest(str(exc)) from exc
+    if "resolution" not in args:
+        flt = drawable(area.index, flt, int(current_app.config.get("MAX_CELLS_DRAWN", 20_000)))
     return CellQuery(flt, current_rule(), month)
+
+
+def drawable(index: IncidentIndex, flt: CellFilter, most: int) -> CellFilter:
+    """``flt`` at the finest resolution (study's first, then coarser) whose map has at most
+    ``most`` cells, so a browser draws it quickly; the coarsest allowed when none does.
+
+    Only when the request names no resolution: an explicit cell size is always honoured.
+    """
+    for resolution in sorted(index.resolutions, reverse=True):
+        chosen = replace(flt, resolution=resolution)
+        if filter_summary(index, chosen)["cells"] <= most:
+            return chosen
+    return replace(flt, resolution=min(index.resolutions))
 
 
 def displayed_counts(area: Area, query: CellQuery) -> pd.DataFrame:
@@ -207,6 +223,7 @@ def incident_summary(area: Area, query: CellQuery, cells: pd.DataFrame) -> dict[
         "months": months,
         "month": query.month,
         "n_cells": len(cells),
+        "resolution": _resolution(area, query),
         "total_count": published_number(exact["incidents"], query.rule),
         "total_text": _count_text(exact["incidents"], query.rule),
         "description": exact["description"],
@@ -214,6 +231,13 @@ def incident_summary(area: Area, query: CellQuery, cells: pd.DataFrame) -> dict[
         "profile": query.rule.profile,
         "rule": query.rule.describe(),
     }
+
+
+def _resolution(area: Area, query: CellQuery) -> int:
+    """The H3 resolution of the cells shown."""
+    if query.filter is not None and query.filter.resolution is not None:
+        return query.filter.resolution
+    return area.resolution
 
 
 def _exact_summary(area: Area, query: CellQuery, cells: pd.DataFrame) -> dict[str, Any]:

@@ -423,9 +423,17 @@ def map_page(area: Area, query: CellQuery) -> dict[str, Any]:
         "period": period,
         "page": page,
         "filters": filter_options(area),
-        "chosen": {k: v for k, v in request.args.items()},
+        "chosen": {**request.args, **_resolution_shown(query)},
         **orjson.loads(parts),
     }
+
+
+def _resolution_shown(query: CellQuery) -> dict[str, str]:
+    """The cell size the map shows, for the filter panel's select (it may be coarser than
+    the study's when the study has more cells than a browser draws quickly)."""
+    if query.filter is None or query.filter.resolution is None:
+        return {}
+    return {"resolution": str(query.filter.resolution)}
 
 
 def _count_map(area: Area, cells: pd.DataFrame, query: CellQuery, period: str) -> dict[str, str]:
