@@ -32,6 +32,7 @@ __all__ = [
     "study_forecasters",
     "study_panel",
     "truth_matrix",
+    "work_footprints",
 ]
 
 HOTSPOT_COLUMNS = (
@@ -317,6 +318,32 @@ def _groups(values: pd.Series) -> dict[str, np.ndarray]:
     }
 
 
+def work_footprints(
+    interventions: gpd.GeoDataFrame, months: Sequence[str], *, resolution: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Where and when each intervention works: its footprint cells, its active months and
+    its agencies (the one reading of an interventions table that coverage, the register's
+    recompute and the planner share).
+
+    Returns
+    -------
+    (footprints, active, agencies)
+        ``item``/``cell`` pairs (:func:`geojtai.coverage.footprints`), a boolean
+        interventions × ``months`` matrix, and each intervention's ``";"``-joined agencies.
+    """
+    fp = coverage.footprints(
+        np.asarray(interventions.geometry.array, dtype=object),
+        interventions["radius_m"].to_numpy(dtype=float),
+        resolution=resolution,
+    )
+    active = coverage.active_months(
+        interventions["start_month"].astype(str).to_numpy(),
+        interventions["end_month"].to_numpy(dtype=object),
+        list(months),
+    )
+    return fp, active, interventions["agencies"].fillna("").astype(str).to_numpy()
+
+
 def analyse_interventions(
     cell_layer: gpd.GeoDataFrame,
     table: pd.DataFrame,
@@ -333,17 +360,7 @@ def analyse_interventions(
     months = month_range(table["month"].astype(str).unique().tolist())
     risk_now = cell_layer["risk"].to_numpy(dtype=float)
     # 1. Footprints and active months of every intervention.
-    fp = coverage.footprints(
-        np.asarray(interventions.geometry.array, dtype=object),
-        interventions["radius_m"].to_numpy(dtype=float),
-        resolution=resolution,
-    )
-    active = coverage.active_months(
-        interventions["start_month"].astype(str).to_numpy(),
-        interventions["end_month"].to_numpy(dtype=object),
-        months,
-    )
-    agencies = interventions["agencies"].fillna("").astype(str).to_numpy()
+    fp, active, agencies = work_footprints(interventions, months, resolution=resolution)
     now = active[:, -1]
     depth, count = coverage.agency_depth(fp, agencies, now, cells)
     # 2. Coverage of risk now: overall, and by agency, intervention type and place type.

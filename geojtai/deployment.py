@@ -134,15 +134,7 @@ def recompute(
     months = analysis.month_range(cell_months["month"].astype(str).unique().tolist())
     risk_now = layer["risk"].to_numpy(dtype=float)
     # 1. Footprints and active months of every intervention.
-    fp = coverage.footprints(
-        np.asarray(frame.geometry.array, dtype=object),
-        frame["radius_m"].to_numpy(dtype=float),
-        resolution=resolution,
-    )
-    active = coverage.active_months(
-        frame["start_month"].astype(str).to_numpy(), frame["end_month"].to_numpy(object), months
-    )
-    agencies = frame["agencies"].fillna("").astype(str).to_numpy()
+    fp, active, agencies = analysis.work_footprints(frame, months, resolution=resolution)
     now = active[:, -1] if now is None else np.asarray(now, dtype=bool)
     depth, count = coverage.agency_depth(fp, agencies, now, cell_ids)
     # 2. The coverage figures now, by group and month, as the build has them.

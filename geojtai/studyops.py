@@ -446,14 +446,7 @@ def _existing_work(
     if frame is None or len(frame) == 0:
         empty = pd.DataFrame({"item": np.zeros(0, np.int64), "cell": np.zeros(0, np.uint64)})
         return empty, np.zeros(0, object), np.zeros(0, bool)
-    fp = coverage.footprints(
-        np.asarray(frame.geometry.array, dtype=object),
-        frame["radius_m"].to_numpy(dtype=float),
-        resolution=resolution,
+    fp, active, agencies = analysis.work_footprints(
+        frame, analysis.month_range(list(months)), resolution=resolution
     )
-    active = coverage.active_months(
-        frame["start_month"].astype(str).to_numpy(),
-        frame["end_month"].to_numpy(dtype=object),
-        analysis.month_range(list(months)),
-    )[:, -1]
-    return fp, frame["agencies"].fillna("").astype(str).to_numpy(), active
+    return fp, agencies, active[:, -1]
