@@ -307,6 +307,126 @@ def plan(
             click.echo(out["text"])
 
 
+_FILTER_OPTIONS = (
+    ("from", "--from", "First month YYYY-MM."),
+    ("to", "--to", "Last month YYYY-MM."),
+    ("category", "--category", "Categories, comma-separated."),
+    ("source", "--source", "Source agencies, comma-separated."),
+    ("age", "--age", "Age bands, comma-separated."),
+    ("place_type", "--place-type", "Place types (parks, streets, ...), comma-separated."),
+    ("weekday", "--weekday", "Days: mon..sun, weekdays or weekend, comma-separated."),
+    ("hours", "--hours", "Hours such as 15-19 or after_school, comma-separated."),
+    ("resolution", "--cell-resolution", "Coarser H3 resolution for the counts."),
+)
+
+
+def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for key, flag, text in reversed(_FILTER_OPTIONS):
+        command = click.option(flag, f"filter_{key}", metavar="VALUE", help=text)(command)
+    return command
+
+
+def _cli_actor(role: str) -> Any:
+    """Who runs the command line, for the export audit log."""
+    import getpass
+
+    from geojtai.studyexport import Actor
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        name = "unknown"
+    return Actor(name=name, role=role, via="cli")
+
+
+@main.command()
+@click.argument("study_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--layer", "layers", multiple=True, required=True,
+    help="Layer(s): counts, cells, risk, hotspots, emerging, gaps, interventions, a place "
+    "layer, incidents (internal only), or all; repeatable or comma-separated.",
+)  # fmt: skip
+@click.option(
+    "--format", "fmt", required=True,
+    type=click.Choice(["gpkg", "geojson", "csv", "shp", "parquet", "png", "pdf", "html"]),
+)  # fmt: skip
+@click.option(
+    "--profile", type=click.Choice(["publishable", "internal"]), default="publishable",
+    show_default=True, help="publishable: small counts merged or withheld, others rounded.",
+)  # fmt: skip
+@click.option("--threshold", type=int, help="Disclosure threshold (default 10, never below 8).")
+@click.option("--marking", help="Protective marking (default OFFICIAL, or OFFICIAL-SENSITIVE "
+              "for the internal profile).")  # fmt: skip
+@_filter_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def export(
+    study_dir: Path,
+    layers: tuple[str, ...],
+    fmt: str,
+    profile: str,
+    threshold: int | None,
+    marking: str | None,
+    out: Path,
+    **filters: str | None,
+) -> None:
+    """Export layers of a built study to a file, disclosure-controlled, and record it in the
+    study's audit log (audit.jsonl)."""
+    from geojtai.disclosure import DisclosureRule
+    from geojtai.io.studyfolder import load_study
+    from geojtai.studyexport import export_study
+
+    args = {key.removeprefix("filter_"): v for key, v in filters.items() if v}
+    with _errors():
+        study = load_study(study_dir)
+        rule = _rule(study.manifest, profile, threshold)
+        result = export_study(
+            study, layers=layers, fmt=fmt, out=out, rule=DisclosureRule(**rule),
+            actor=_cli_actor("analyst" if profile == "internal" else "publisher"),
+            filter_args=args, marking=marking,
+        )  # fmt: skip
+    rows = ", ".join(f"{name} {n:,} rows" for name, n in result.rows.items())
+    click.echo(f"wrote {out} ({rows}; {profile}; sha256 {result.sha256[:12]}…)")
+
+
+@main.command()
+@click.argument(
+    "study_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--profile", type=click.Choice(["publishable", "internal"]), default="publishable",
+    show_default=True, help="publishable: small counts merged or withheld, others rounded.",
+)  # fmt: skip
+@click.option("--threshold", type=int, help="Disclosure threshold (default 10, never below 8).")
+@click.option("--marking", help="Protective marking (default from the profile).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def report(
+    study_dirs: tuple[Path, ...],
+    profile: str,
+    threshold: int | None,
+    marking: str | None,
+    out: Path,
+) -> None:
+    """Write the evidence pack of one study (several: an overview comparing the areas) as
+    FILE.html or FILE.pdf, and record it in each study's audit log."""
+    from geojtai.disclosure import DisclosureRule
+    from geojtai.io.studyfolder import load_study
+    from geojtai.report import write_evidence
+
+    with _errors():
+        studies = [load_study(path) for path in study_dirs]
+        rule = DisclosureRule(**_rule(studies[0].manifest, profile, threshold))
+        actor = _cli_actor("analyst" if profile == "internal" else "publisher")
+        result = write_evidence(studies, out, rule, actor=actor, marking=marking)
+    kind = "evidence pack" if len(studies) == 1 else f"overview of {len(studies)} areas"
+    click.echo(f"wrote {out} ({kind}; {profile}; sha256 {result.sha256[:12]}…)")
+
+
+def _rule(manifest: dict[str, Any], profile: str, threshold: int | None) -> dict[str, Any]:
+    """The disclosure rule's settings: the study's threshold unless one is given."""
+    study_threshold = manifest.get("settings", {}).get("disclosure_threshold", 10)
+    return {"threshold": threshold or int(study_threshold), "profile": profile}
+
+
 @main.command()
 @click.argument(
     "study_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)

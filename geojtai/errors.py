@@ -18,6 +18,7 @@ __all__ = [
     "SchemaError",
     "SettingsError",
     "StudyError",
+    "ExportError",
 ]
 
 
@@ -67,6 +68,11 @@ class DisclosureError(GeojtaiError, ValueError):
 
 class AccountError(GeojtaiError, ValueError):
     """A user account cannot be made or changed (name taken, unknown role, short password)."""
+
+
+class ExportError(GeojtaiError, ValueError):
+    """An export cannot be made as asked (unknown layer or format, incidents asked for a
+    publishable file, a filter on a study without incidents)."""
 
 
 class DatabaseError(GeojtaiError, OSError):

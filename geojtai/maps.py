@@ -33,6 +33,8 @@ from geojtai import grid
 from geojtai.errors import CRSError
 
 __all__ = [
+    "frame_geojson",
+    "script_json",
     "CELL_LAYERS",
     "CLASS_WEIGHT",
     "DEFAULT_ASSET_URL",
@@ -191,6 +193,42 @@ def cells_geojson(cells: gpd.GeoDataFrame, *, properties: Sequence[str] = ("h3",
         raise ValueError(msg)
     columns = {name: cells[name].tolist() for name in properties}
     return _feature_collection(cells.geometry.to_numpy(), columns, polygons_only=True)
+
+
+def frame_geojson(
+    frame: gpd.GeoDataFrame,
+    *,
+    properties: Sequence[str],
+    computed: Mapping[str, Sequence[Any]] | None = None,
+) -> bytes:
+    """Any features (points, lines, polygons) as a GeoJSON FeatureCollection, fast.
+
+    Parameters
+    ----------
+    frame
+        Features in EPSG:4326.
+    properties
+        Columns copied into each feature's properties; NaN and missing become ``null``.
+    computed
+        Extra properties, one value per feature (e.g. a fill colour).
+    """
+    frame = _in_wgs84(frame)
+    columns = {name: _plain_values(frame[name]) for name in properties}
+    columns |= {name: list(values) for name, values in (computed or {}).items()}
+    return _feature_collection(np.asarray(frame.geometry.array, dtype=object), columns)
+
+
+def _plain_values(values: pd.Series) -> list[Any]:
+    """JSON-able values: NaN → None, timestamps → ISO text."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return [None if pd.isna(v) else v.isoformat() for v in values]
+    out = values.astype(object).where(values.notna(), None)
+    return out.tolist()
+
+
+def script_json(data: bytes) -> str:
+    """JSON safe to inline in a ``<script>`` element (see :func:`_script_json`)."""
+    return _script_json(data)
 
 
 def places_geojson(features: gpd.GeoDataFrame, *, kind: str, style: Mapping[str, Any]) -> bytes:

@@ -25,13 +25,12 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import pyarrow.parquet as pq
 from flask import Flask, current_app, request
 from werkzeug.exceptions import NotFound
 
-from geojtai.errors import GeojtaiError, StudyError
+from geojtai.errors import StudyError
 from geojtai.filters import IncidentIndex
-from geojtai.io.studyfolder import INCIDENTS, Study, load_study
+from geojtai.io.studyfolder import Study, load_study
 from geojtai.maps import cell_geometries, interventions_geojson, places_geojson
 
 __all__ = [
@@ -302,28 +301,8 @@ def load_deployment(study: Study) -> LiveDeployment:
 
 
 def load_index(study: Study, resolution: int) -> IncidentIndex | None:
-    """The study's in-scope incidents indexed for filters; only the columns filters use are
-    read (never names, locations text or outcomes). ``None`` without ``incidents.parquet``.
-
-    Raises
-    ------
-    StudyError
-        The incidents file is there but cannot be read or indexed.
-    """
-    path = study.path / INCIDENTS
-    if not path.is_file():
-        return None
-    wanted = ("h3", "month", "category", "source", "in_scope", "harm", "age_band",
-              "place_type", "occurred", "time_known")  # fmt: skip
-    try:
-        present = set(pq.read_schema(path).names)
-        frame = pq.read_table(path, columns=[c for c in wanted if c in present]).to_pandas()
-        return IncidentIndex.from_incidents(
-            frame, resolution=resolution, months=study.months or None
-        )
-    except (OSError, ValueError, GeojtaiError) as exc:
-        msg = f"{path}: cannot index the study's incidents for filters: {exc}"
-        raise StudyError(msg) from exc
+    """The study's in-scope incidents indexed for filters (:meth:`Study.incident_index`)."""
+    return study.incident_index(resolution)
 
 
 def configured_studies(config: Mapping[str, Any]) -> dict[str, Path]:

@@ -33,7 +33,8 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow.parquet as pq
 
-from geojtai.errors import StudyError
+from geojtai.errors import GeojtaiError, StudyError
+from geojtai.filters import IncidentIndex
 
 __all__ = [
     "ANALYSIS_FILES",
@@ -78,6 +79,8 @@ PLAN = "plan.json"
 INTERVENTIONS = "interventions.parquet"
 ANALYSIS_FILES = (FEATURES, RISK_MODEL, TEMPORAL_PROFILE)
 _REQUIRED = (MANIFEST, CELLS, CELL_MONTHS)
+_INDEX_COLUMNS = ("h3", "month", "category", "source", "in_scope", "harm", "age_band",
+                  "place_type", "occurred", "time_known")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,32 @@ class Study:
     def incidents(self) -> gpd.GeoDataFrame:
         """The validated incidents (internal profile only; read on demand)."""
         return gpd.read_parquet(self.path / INCIDENTS)
+
+    def incident_index(self, resolution: int | None = None) -> IncidentIndex | None:
+        """The in-scope incidents indexed for filters (:mod:`geojtai.filters`); only the
+        columns filters use are read (never names, location text or outcomes). ``None``
+        without ``incidents.parquet``.
+
+        Raises
+        ------
+        StudyError
+            The incidents file is there but cannot be read or indexed.
+        """
+        path = self.path / INCIDENTS
+        if not path.is_file():
+            return None
+        if resolution is None:
+            resolution = int(self.manifest.get("settings", {}).get("resolution", 9))
+        try:
+            present = set(pq.read_schema(path).names)
+            columns = [c for c in _INDEX_COLUMNS if c in present]
+            frame = pq.read_table(path, columns=columns).to_pandas()
+            return IncidentIndex.from_incidents(
+                frame, resolution=resolution, months=self.months or None
+            )
+        except (OSError, ValueError, GeojtaiError) as exc:
+            msg = f"{path}: cannot index the study's incidents for filters: {exc}"
+            raise StudyError(msg) from exc
 
     def gaps(self) -> gpd.GeoDataFrame | None:
         """The gap layer (``gaps.parquet``), or None for a study built without interventions."""

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from geojtai.errors import CRSError
 from geojtai.schema import GEOMETRY_TYPE_NAMES
 
 __all__ = [
+    "atomic_path",
     "atomic_write_bytes",
     "sha256_file",
     "write_csv",
@@ -51,7 +52,10 @@ def _atomic_target(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temporary file keeps the suffix: GDAL and others pick the format by it.
+    fd, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}"
+    )
     os.close(fd)
     tmp = Path(name)
     try:
@@ -61,6 +65,11 @@ def _atomic_target(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+#: Public name: ``with atomic_path(target) as tmp:`` write ``tmp``; it becomes ``target`` only
+#: if the block succeeds (the temporary file is removed otherwise).
+atomic_path = _atomic_target
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -128,8 +137,12 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     _write_table(_plain_table(df), path)
 
 
-def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+def write_geoparquet(
+    gdf: gpd.GeoDataFrame, path: Path, *, metadata: Mapping[str, str] | None = None
+) -> None:
     """Write a GeoDataFrame to GeoParquet (WKB geometry), atomically and byte-reproducibly.
+
+    ``metadata`` adds key-value pairs to the file's schema metadata (beside ``geo``).
 
     Raises
     ------
@@ -144,7 +157,8 @@ def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
     frame = pd.DataFrame(gdf.drop(columns=name))
     frame[name] = pd.Series(shapely.to_wkb(geoms), index=frame.index, dtype=object)
     table = _plain_table(frame)
-    table = table.replace_schema_metadata({b"geo": _geo_metadata(geoms, name, gdf.crs)})
+    extra = {k.encode("utf-8"): v.encode("utf-8") for k, v in (metadata or {}).items()}
+    table = table.replace_schema_metadata({b"geo": _geo_metadata(geoms, name, gdf.crs), **extra})
     _write_table(table, path)
 
 

@@ -1,0 +1,68 @@
+"""The study's export audit log: one JSON line per file made from the study.
+
+``audit.jsonl`` in the study folder records every export and evidence pack, from the command
+line or the web app: who, their role, when, which layers, filters and disclosure profile,
+how many rows and the SHA-256 of the file, so a published file can be traced back to the
+request that made it. Lines are only ever appended: each is written with one ``write`` on a
+file opened for appending and flushed to disk, so concurrent writers never interleave
+within a line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from geojtai.errors import StudyError
+
+__all__ = ["AUDIT_LOG", "append_audit", "read_audit"]
+
+AUDIT_LOG = "audit.jsonl"
+
+
+def append_audit(study_path: Path | str, entry: Mapping[str, Any]) -> None:
+    """Append ``entry`` as one JSON line to the study's audit log.
+
+    Raises
+    ------
+    StudyError
+        The log cannot be written (the export must then not be handed out).
+    """
+    path = Path(study_path) / AUDIT_LOG
+    line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        msg = f"{path}: cannot append to the study's audit log: {exc.strerror or exc}"
+        raise StudyError(msg) from exc
+
+
+def read_audit(study_path: Path | str) -> list[dict[str, Any]]:
+    """Every entry of the study's audit log, oldest first (empty when there is none).
+
+    Raises
+    ------
+    StudyError
+        A line is not JSON (names the line).
+    """
+    path = Path(study_path) / AUDIT_LOG
+    if not path.is_file():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except ValueError as exc:
+            msg = f"{path}: line {number} is not a JSON object: {exc}"
+            raise StudyError(msg) from exc
+    return entries
