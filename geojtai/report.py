@@ -234,14 +234,10 @@ def _place_question(study: Study, rule: DisclosureRule) -> Section:
         return Section(
             "Where incidents happen", (Note("This study was built without place layers."),)
         )
+    columns = ("title", "incidents", "share_incidents", "share_harm")
     rows = tuple(
-        (
-            str(r.title),
-            _count_text(float(r.incidents), rule),
-            _share(float(r.share_incidents)),
-            _share(float(r.share_harm)),
-        )
-        for r in table.itertuples()
+        (str(title), _count_text(n, rule), _share(share), _share(harm))
+        for title, n, share, harm in table[list(columns)].itertuples(index=False)
     )
     blocks: list[Block] = [
         Paragraph(
