@@ -186,7 +186,8 @@ def static_map(
     _scale_bar(ax, extent, metres_per_pt=(extent[1] - extent[0]) / (layout.map_in[0] * 72))
     _north_arrow(ax)
     _legend(fig, layout, [layer.style for layer in layers if layer.legend])
-    _page_text(fig, layout, title, subtitle, marking, attribution, disclosure)
+    _heading(fig, layout, title, subtitle, marking)
+    _notes(fig, layout, attribution, disclosure)
     return fig
 
 
@@ -587,63 +588,35 @@ def _legend(fig: Figure, layout: _Layout, styles: Sequence[LayerStyle]) -> None:
         texts[i].set_fontweight("bold")
 
 
-def _page_text(
-    fig: Figure,
-    layout: _Layout,
-    title: str,
-    subtitle: str,
-    marking: str,
-    attribution: str,
-    disclosure: str,
-) -> None:
-    """Marking, title, subtitle, attribution and the boxed disclosure note."""
+def _heading(fig: Figure, layout: _Layout, title: str, subtitle: str, marking: str) -> None:
+    """The marking centred at the top and bottom edges; title and subtitle top left."""
+    bold: dict[str, Any] = {"ha": "center", "fontsize": 10, "fontweight": "bold"}
+    fig.text(0.5, 1 - layout.y(0.08), marking, va="top", gid="marking-top", **bold)
+    fig.text(0.5, layout.y(0.08), marking, va="bottom", gid="marking-bottom", **bold)
     left = layout.x(_MARGIN_IN)
-    top = 1 - layout.y(0.08)
-    fig.text(
-        0.5, top, marking, ha="center", va="top", fontsize=10, fontweight="bold", gid="marking-top"
-    )
-    fig.text(
-        0.5,
-        layout.y(0.08),
-        marking,
-        ha="center",
-        va="bottom",
-        fontsize=10,
-        fontweight="bold",
-        gid="marking-bottom",
-    )
-    fig.text(left, 1 - layout.y(0.36), title, ha="left", va="top", fontsize=17, fontweight="bold")
+    fig.text(left, 1 - layout.y(0.36), title, va="top", fontsize=17, fontweight="bold")
     if subtitle:
-        fig.text(
-            left, 1 - layout.y(0.68), subtitle, ha="left", va="top", fontsize=10.5, color="#444444"
-        )
+        fig.text(left, 1 - layout.y(0.68), subtitle, va="top", fontsize=10.5, color="#444444")
+
+
+def _notes(fig: Figure, layout: _Layout, attribution: str, disclosure: str) -> None:
+    """The attribution along the bottom, the disclosure note boxed under the legend."""
     chars = int((layout.width_in - 2 * _MARGIN_IN) * 72 / (6.5 * 0.55))
+    wrapped = textwrap.fill(attribution, chars)
+    fig.text(layout.x(_MARGIN_IN), layout.y(0.3), wrapped, va="bottom", fontsize=6.5, color="#444")
+    if not disclosure:
+        return
+    chars = int((_PANEL_IN * 72 - 16) / (7 * 0.5))
+    box = {"boxstyle": "round,pad=0.5", "facecolor": "#f4f4f4", "edgecolor": "#8c8c8c"}
     fig.text(
-        left,
-        layout.y(0.3),
-        textwrap.fill(attribution, chars),
-        ha="left",
+        layout.panel_left + layout.x(0.06),
+        layout.y(_MAP_BOTTOM_IN + 0.06),
+        textwrap.fill(disclosure, chars),
         va="bottom",
-        fontsize=6.5,
-        color="#444444",
+        fontsize=7,
+        bbox={**box, "linewidth": 0.6},
+        gid="disclosure",
     )
-    if disclosure:
-        chars = int((_PANEL_IN * 72 - 16) / (7 * 0.56))
-        fig.text(
-            layout.panel_left + layout.x(0.06),
-            layout.y(_MAP_BOTTOM_IN + 0.06),
-            textwrap.fill(disclosure, chars),
-            ha="left",
-            va="bottom",
-            fontsize=7,
-            bbox={
-                "boxstyle": "round,pad=0.5",
-                "facecolor": "#f4f4f4",
-                "edgecolor": "#8c8c8c",
-                "linewidth": 0.6,
-            },
-            gid="disclosure",
-        )
 
 
 # --- output -------------------------------------------------------------------------------
