@@ -105,6 +105,8 @@ class Study:
     manifest: dict[str, Any]
     cells: gpd.GeoDataFrame
     cell_months: pd.DataFrame
+    # Parts read on demand, kept once read (a report asks for the places many times).
+    _read: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -176,6 +178,12 @@ class Study:
         StudyError
             A place file is there but cannot be read.
         """
+        if "places" not in self._read:
+            self._read["places"] = self._places()
+        places: StudyPlaces = self._read["places"]
+        return places
+
+    def _places(self) -> StudyPlaces:
         if not (self.path / PLACES).is_file() or not (self.path / LAYERS).is_file():
             return StudyPlaces()
         try:
