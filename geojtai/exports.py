@@ -196,8 +196,8 @@ def build_layers(
 def _unknown(study: Study, name: str, valid: list[str], rule: DisclosureRule) -> str:
     if name in INTERNAL_ONLY and rule.applies:
         return (
-            f"The {name!r} layer holds incident locations and is exported only with "
-            "--profile internal; it is never published."
+            f"The {name!r} layer holds incident locations and is exported only under the "
+            "internal profile (--profile internal); it is never published."
         )
     return f"{study.path}: no layer {name!r} in this study; it has: {', '.join(valid)}."
 

@@ -200,6 +200,7 @@ def frame_geojson(
     *,
     properties: Sequence[str],
     computed: Mapping[str, Sequence[Any]] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Any features (points, lines, polygons) as a GeoJSON FeatureCollection, fast.
 
@@ -211,11 +212,14 @@ def frame_geojson(
         Columns copied into each feature's properties; NaN and missing become ``null``.
     computed
         Extra properties, one value per feature (e.g. a fill colour).
+    members
+        Extra members of the FeatureCollection (RFC 7946 §6.1 foreign members).
     """
     frame = _in_wgs84(frame)
     columns = {name: _plain_values(frame[name]) for name in properties}
     columns |= {name: list(values) for name, values in (computed or {}).items()}
-    return _feature_collection(np.asarray(frame.geometry.array, dtype=object), columns)
+    geoms = np.asarray(frame.geometry.array, dtype=object)
+    return _feature_collection(geoms, columns, extra=members)
 
 
 def _plain_values(values: pd.Series) -> list[Any]:

@@ -69,6 +69,9 @@ _HALO = (patheffects.withStroke(linewidth=2.0, foreground="white"),)
 _PDF_KEYS = {"title": "Title", "author": "Author", "subject": "Subject", "keywords": "Keywords"}
 _PDF_KEYS |= {"creator": "Creator", "description": "Subject", "disclosure": "Subject"}
 _KIND_TYPES = {"polygon": (3, 6), "line": (1, 2, 5), "point": (0, 4)}  # shapely type ids
+# Geometries a layer of each style kind may hold: a polygon layer (an intervention's
+# footprints: areas, circles, routes) may also hold lines and points, drawn as such.
+_ALLOWED_TYPES = {"polygon": (0, 1, 2, 3, 4, 5, 6), "line": (1, 2, 5), "point": (0, 4)}
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,8 @@ def static_map(
     ax = _map_axes(fig, layout, extent)
     # Draw the layers in order, then their labels above every layer.
     for frame, layer in zip(frames, layers, strict=True):
-        _DRAWERS[layer.style.kind](ax, frame, layer.style)
+        for kind, part in _by_kind(frame, layer.style):
+            _DRAWERS[kind](ax, part, layer.style)
     for frame, layer in zip(frames, layers, strict=True):
         if layer.label_column is not None:
             _draw_labels(ax, frame, layer.label_column, extent)
@@ -254,7 +258,7 @@ def _checked_frames(layers: Sequence[MapLayer], extent_from: int) -> list[gpd.Ge
             if c is not None and c not in frame
         ]
         types = shapely.get_type_id(frame.geometry.to_numpy())
-        wrong = int(np.sum((types >= 0) & ~np.isin(types, _KIND_TYPES[style.kind])))
+        wrong = int(np.sum((types >= 0) & ~np.isin(types, _ALLOWED_TYPES[style.kind])))
         if wrong:
             problems.append(
                 f"layer {name!r} is styled as {style.kind} but {wrong} geometries are not"
@@ -338,6 +342,28 @@ def _ring_path(coords: np.ndarray, ring: np.ndarray) -> Path:
     return Path(coords, codes)
 
 
+def _by_kind(frame: gpd.GeoDataFrame, style: LayerStyle) -> list[tuple[str, gpd.GeoDataFrame]]:
+    """The frame split by geometry kind: polygons, then lines, then points (a polygon
+    style's lines and points are drawn as lines and points in its colours)."""
+    if style.kind != "polygon":
+        return [(style.kind, frame)]
+    types = shapely.get_type_id(frame.geometry.to_numpy())
+    out = []
+    for kind in ("polygon", "line", "point"):
+        rows = np.isin(types, _KIND_TYPES[kind])
+        if rows.any():
+            out.append((kind, frame if rows.all() else frame.loc[rows]))
+    return out
+
+
+def _halo_text(ax: Axes, x: float, y: float, text: str, **kwargs: Any) -> None:
+    """Text with a white halo that stays text in a PDF: the halo is drawn from a copy
+    (matplotlib turns text with path effects into outlines, which cannot be searched)."""
+    ax.text(x, y, text, path_effects=_HALO, **kwargs)
+    kwargs.pop("gid", None)
+    ax.text(x, y, text, **kwargs)
+
+
 def _draw_polygons(ax: Axes, frame: gpd.GeoDataFrame, style: LayerStyle) -> None:
     """One compound path per colour (and per 20,000 rings), in one collection."""
     parts, owner = _parts(frame)
@@ -415,16 +441,8 @@ def _draw_labels(
     )
     xy = shapely.get_coordinates(anchors[keep])
     for (x, y), text in zip(xy, frame[column].to_numpy()[keep], strict=True):
-        ax.text(
-            x,
-            y,
-            str(text),
-            fontsize=6.5,
-            ha="center",
-            va="center",
-            path_effects=_HALO,
-            clip_on=True,
-            zorder=5,
+        _halo_text(
+            ax, x, y, str(text), fontsize=6.5, ha="center", va="center", clip_on=True, zorder=5
         )
 
 
@@ -503,23 +521,12 @@ def _north_arrow(ax: Axes) -> None:
         arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.4, "mutation_scale": 14},
         zorder=7,
     )
-    common: dict[str, Any] = {
-        "transform": ax.transAxes,
-        "ha": "center",
-        "path_effects": _HALO,
-        "zorder": 7,
-    }
-    ax.text(
-        x,
-        tip + 0.005,
-        "N",
-        fontsize=11,
-        fontweight="bold",
-        va="bottom",
-        gid="north-arrow",
+    common: dict[str, Any] = {"transform": ax.transAxes, "ha": "center", "zorder": 7}
+    _halo_text(
+        ax, x, tip + 0.005, "N", fontsize=11, fontweight="bold", va="bottom", gid="north-arrow",
         **common,
-    )
-    ax.text(x, tail - 0.008, "Grid north", fontsize=6, va="top", **common)
+    )  # fmt: skip
+    _halo_text(ax, x, tail - 0.008, "Grid north", fontsize=6, va="top", **common)
 
 
 def _handle(style: LayerStyle, colour: str) -> Artist:

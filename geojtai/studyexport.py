@@ -151,8 +151,17 @@ def export_study(
     sha = write_layers([*built, *context], fmt, path, metadata)
     rows = {layer.name: len(layer.frame) for layer in built}
     entry = _audit_entry(study, actor, names, fmt, args, rule, rows, sha, path)
-    append_audit(study.path, entry)
+    try:
+        append_audit(study.path, entry)
+    except BaseException:
+        _remove(path)  # no file without its audit line
+        raise
     return ExportResult(path, sha, rows, entry)
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + "-metadata.json").unlink(missing_ok=True)
 
 
 def _filter(

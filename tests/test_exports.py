@@ -60,7 +60,7 @@ def test_layers_offered_per_profile(study: Study) -> None:
 
 
 def test_incidents_are_never_published(study: Study) -> None:
-    with pytest.raises(ExportError, match="only with --profile internal"):
+    with pytest.raises(ExportError, match="only under the internal profile"):
         build_layers(study, ["incidents"], PUBLISHABLE)
 
 

@@ -46,6 +46,8 @@ GET_ACCESS = {
     "register.new": EDITOR,
     "register.upload_form": EDITOR,
     "plan.page": EDITOR,
+    "exports.page": SIGNED_IN,
+    "exports.file": SIGNED_IN,  # with no layer asked: the form again (200), no file written
     "auth.users": ADMIN,
 }
 RANK = {None: 0, "viewer": 1, "editor": 2, "admin": 3}

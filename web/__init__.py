@@ -109,7 +109,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Load the studies once per process; without any, the pages explain what to set.
     app.extensions[AREAS_KEY] = load_areas(app, load_study)
     # Open the database and set up sign-in; register the pages and the API.
-    from web import auth, compare, dashboard, db, planning, register, views
+    from web import auth, compare, dashboard, db, exports, planning, register, views
 
     db.init_app(app)
     auth.init_app(app)
@@ -120,6 +120,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         compare.compare_bp,
         dashboard.dashboard_bp,
         planning.plan_bp,
+        exports.exports_bp,
     ):
         app.register_blueprint(blueprint)
     # The register: seeds each area's register once, then recomputes its deployment from it.

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, send_file
+from flask import Blueprint, Response, render_template, request, send_file, url_for
 from werkzeug.exceptions import BadRequest, Forbidden, InternalServerError
 
 from geojtai.disclosure import DisclosureRule
@@ -50,6 +50,7 @@ __all__ = [
     "AUDIT_SHOWN",
     "DEFAULT_FORMAT",
     "MIMETYPES",
+    "NO_LAYER",
     "PROFILES",
     "ExportAsk",
     "export_file",
@@ -77,6 +78,8 @@ MIMETYPES: Mapping[str, str] = {
 #: The disclosure profiles, publishable first (the default).
 PROFILES = ("publishable", "internal")
 DEFAULT_FORMAT = "gpkg"
+#: What the form says when it was sent with no layer ticked.
+NO_LAYER = "Tick at least one layer to export."
 #: How many of the study's latest audit entries the form lists (editors and admins).
 AUDIT_SHOWN = 10
 #: Query arguments of ``/export/file`` that are not incident filters.
@@ -189,13 +192,14 @@ def export_page(
     """
     internal = not rule.applies
     chosen = asked.layers if asked and asked.layers else ("counts",)
+    layers = _layer_choices(area, internal, chosen)
     publishable = dataclasses.replace(rule, profile="publishable")
     return {
         "title": area.title,
         "study": requested_area_name(),
         "message": message,
         "internal": internal,
-        "layers": _layer_choices(area, internal, chosen),
+        "layers": layers,
         "formats": [
             {"name": k, "text": v, "selected": k == (asked.fmt if asked else DEFAULT_FORMAT)}
             for k, v in FORMATS.items()
@@ -204,10 +208,17 @@ def export_page(
         "profiles": _profiles(rule, asked.profile if asked else PROFILES[0]),
         "filters": dict(filters),
         "filter_text": _filter_text(area, filters),
-        "filtered_layers": sorted(FILTERED_LAYERS - INTERNAL_ONLY if not internal else FILTERED_LAYERS),
+        "map_url": _map_url(filters),
+        "filtered_layers": [x["name"] for x in layers if x["name"] in FILTERED_LAYERS],
         "rule": publishable.describe(),
         "audit": _audit_rows(area) if internal else [],
     }
+
+
+def _map_url(filters: Mapping[str, str]) -> str:
+    """The map page with these filters (and the request's area)."""
+    values: dict[str, Any] = {"study": requested_area_name(), **filters}
+    return url_for("maps.index", **values)
 
 
 def _layer_choices(area: Area, internal: bool, chosen: Sequence[str]) -> list[dict[str, Any]]:
@@ -380,8 +391,8 @@ def file() -> Response | str:
     """The file the form asks for; without a layer ticked, the form again, saying so."""
     area, ask = current_area(), requested_export()
     rule = profile_rule(current_rule(), ask.profile)
-    if not ask.layers:
-        message = "Tick at least one layer to export."
-        context = export_page(area, current_rule(), ask.filters, asked=ask, message=message)
-        return render_template("export.html", **context)
-    return export_file(area, ask, rule)
+    if ask.layers:
+        return export_file(area, ask, rule)
+    filters = requested_filters(request.args.to_dict(flat=True), strict=False)
+    context = export_page(area, current_rule(), filters, asked=ask, message=NO_LAYER)
+    return render_template("export.html", **context)

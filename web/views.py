@@ -90,6 +90,7 @@ NAV_PAGES = (
     ("Dashboard", "dashboard.page", None),
     ("Interventions", "register.index", None),
     ("Plan", "plan.page", "editor"),
+    ("Export", "exports.page", "viewer"),
     ("Users", "auth.users", "admin"),
 )
 
