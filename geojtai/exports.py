@@ -57,6 +57,7 @@ __all__ = [
     "FILTERED_LAYERS",
     "INTERNAL_ONLY",
     "RISK_CLASS_LABELS",
+    "CurrentWork",
     "ExportLayer",
     "available_layers",
     "build_layers",
@@ -120,7 +121,28 @@ class ExportLayer:
     notes: tuple[str, ...] = field(default=())
 
 
-def available_layers(study: Study, *, internal: bool) -> list[str]:
+@dataclass(frozen=True)
+class CurrentWork:
+    """The interventions as they are now, when they have changed since the build (the web
+    app's register): they replace the study's ``interventions``, ``gaps`` and the coverage
+    columns of ``cells``.
+
+    Attributes
+    ----------
+    interventions
+        The columns of ``interventions.parquet`` (EPSG:4326).
+    gaps
+        The gap cells, or None without interventions.
+    coverage
+        ``h3``, ``agencies_now``, ``interventions_now`` and ``intervention_ids`` per cell.
+    """
+
+    interventions: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame | None
+    coverage: pd.DataFrame
+
+
+def available_layers(study: Study, *, internal: bool, work: CurrentWork | None = None) -> list[str]:
     """The layers ``study`` can export under the profile, in menu order.
 
     ``incidents`` only for the internal profile and when the study kept them.
@@ -132,8 +154,10 @@ def available_layers(study: Study, *, internal: bool) -> list[str]:
         "risk": "risk" in columns,
         "hotspots": "gi_bin" in columns,
         "emerging": "emerging" in columns,
-        "gaps": (study.path / "gaps.parquet").is_file(),
-        "interventions": (study.path / "interventions.parquet").is_file(),
+        "gaps": (study.path / "gaps.parquet").is_file() if work is None else work.gaps is not None,
+        "interventions": (study.path / "interventions.parquet").is_file()
+        if work is None
+        else len(work.interventions) > 0,
     }
     names = [name for name in CELL_LAYERS if have[name]]
     names += [str(spec["name"]) for spec in study.places().layers]
@@ -156,6 +180,7 @@ def build_layers(
     *,
     index: IncidentIndex | None = None,
     flt: CellFilter | None = None,
+    work: CurrentWork | None = None,
 ) -> list[ExportLayer]:
     """The named layers of ``study`` under ``rule`` (and the incident filter ``flt``).
 
@@ -170,6 +195,8 @@ def build_layers(
     index, flt
         The study's incident index and a filter parsed against it
         (:func:`geojtai.filters.parse_filter`); ``None`` for all incidents.
+    work
+        The interventions as they are now, when they differ from the build's.
 
     Raises
     ------
@@ -177,7 +204,7 @@ def build_layers(
         A name is unknown for this study, or ``incidents`` was asked for under the
         publishable profile; every problem at once.
     """
-    valid = available_layers(study, internal=not rule.applies)
+    valid = available_layers(study, internal=not rule.applies, work=work)
     problems = [_unknown(study, name, valid, rule) for name in names if name not in valid]
     if flt is not None and index is None:
         problems.append(f"{study.path}: this study kept no incidents, so it cannot be filtered")
@@ -189,8 +216,31 @@ def build_layers(
         if name in places:
             out.append(_place_layer(study, places[name]))
         else:
-            out.append(_BUILDERS[name](study, rule, index, flt))
+            out.append(_BUILDERS[name](_Source(study, work), rule, index, flt))
     return out
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The study, with the interventions as they are now where they changed."""
+
+    study: Study
+    work: CurrentWork | None = None
+
+    def cells(self) -> pd.DataFrame:
+        cells = pd.DataFrame(self.study.cells.drop(columns="geometry"))
+        if self.work is None:
+            return cells
+        now = self.work.coverage.set_index("h3")
+        for column in now.columns:
+            cells[column] = cells["h3"].map(now[column]).to_numpy()
+        return cells
+
+    def gaps(self) -> gpd.GeoDataFrame | None:
+        return self.study.gaps() if self.work is None else self.work.gaps
+
+    def interventions(self) -> gpd.GeoDataFrame | None:
+        return self.study.interventions() if self.work is None else self.work.interventions
 
 
 def _unknown(study: Study, name: str, valid: list[str], rule: DisclosureRule) -> str:
@@ -206,8 +256,9 @@ def _unknown(study: Study, name: str, valid: list[str], rule: DisclosureRule) ->
 
 
 def _counts(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
+    study = source.study
     if index is not None:
         found = filtered_cells(index, flt or CellFilter())
     else:
@@ -280,16 +331,16 @@ def _with_cells(frame: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def _cells(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    cells = pd.DataFrame(study.cells.drop(columns="geometry"))
+    cells = source.cells()
     counts = [c for c in cells.columns if c == "count" or c.startswith("count_")]
     keep = ["h3", "resolution", "place_type", "place_name", *counts, "harm"]
     keep += ["gi_class", "emerging", "risk_class", "risk_factors", "agencies_now"]
     keep += ["interventions_now", "gap"]
     if "risk" in cells:
         cells["risk_class"] = risk_classes(cells["risk"].to_numpy(dtype=np.float64))
-    cells["gap"] = _gap_status(study, cells["h3"])
+    cells["gap"] = _gap_status(source.gaps(), cells["h3"])
     if rule.applies:
         cells["harm"] = publish_harm(cells["harm"], cells["count"], rule)
         for column in counts:
@@ -312,8 +363,7 @@ def _cells(
     return ExportLayer("cells", title, frame, style, False, notes)
 
 
-def _gap_status(study: Study, h3: pd.Series) -> np.ndarray:
-    gaps = study.gaps()
+def _gap_status(gaps: gpd.GeoDataFrame | None, h3: pd.Series) -> np.ndarray:
     if gaps is None:
         return np.full(len(h3), None, dtype=object)
     status = pd.Series(gaps["gap"].to_numpy(), index=gaps["h3"].to_numpy())
@@ -331,9 +381,9 @@ def _risk_class_style(title: str) -> LayerStyle:
 
 
 def _risk(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    cells = pd.DataFrame(study.cells.drop(columns="geometry"))
+    cells = pd.DataFrame(source.study.cells.drop(columns="geometry"))
     risk = cells["risk"].to_numpy(dtype=np.float64)
     cells["risk_class"] = risk_classes(risk)
     cells["risk_rank"] = pd.Series(-risk).rank(method="min").astype("int64").to_numpy()
@@ -354,9 +404,9 @@ def _risk(
 
 
 def _hotspots(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    cells = pd.DataFrame(study.cells.drop(columns="geometry"))
+    cells = pd.DataFrame(source.study.cells.drop(columns="geometry"))
     cells["gi_bin"] = cells["gi_bin"].fillna(0).astype("int64").clip(-3, 3)
     cells["gi_class"] = cells["gi_bin"].map({k: v[0] for k, v in GI_CLASSES.items()})
     keep = ["h3", "gi_bin", "gi_class"] + ([] if rule.applies else ["gi_z", "gi_p_adj"])
@@ -371,9 +421,9 @@ def _hotspots(
 
 
 def _emerging(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    cells = pd.DataFrame(study.cells.drop(columns="geometry"))
+    cells = pd.DataFrame(source.study.cells.drop(columns="geometry"))
     cells = cells.loc[cells["emerging"].notna() & (cells["emerging"] != _NO_PATTERN)]
     keep = ["h3", "emerging", "hot_periods", "cold_periods"]
     keep += [] if rule.applies else ["trend_z", "trend_p"]
@@ -390,9 +440,9 @@ def _emerging(
 
 
 def _gaps(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    gaps = study.gaps()
+    gaps = source.gaps()
     assert gaps is not None  # available_layers checked
     frame = pd.DataFrame(gaps.drop(columns="geometry"))
     counts = [c for c in ("count", "last_3_months", "previous_3_months") if c in frame]
@@ -410,9 +460,9 @@ def _gaps(
 
 
 def _interventions(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    work = study.interventions()
+    work = source.interventions()
     assert work is not None  # available_layers checked
     drop = [c for c in (*_DROP_ALWAYS, "start", "end") if c in work]
     if rule.applies:
@@ -468,9 +518,9 @@ def _place_layer(study: Study, spec: Mapping[str, Any]) -> ExportLayer:
 
 
 def _incidents(
-    study: Study, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
+    source: _Source, rule: DisclosureRule, index: IncidentIndex | None, flt: CellFilter | None
 ) -> ExportLayer:
-    points = study.incidents()
+    points = source.study.incidents()
     if "in_scope" in points:
         points = points.loc[points["in_scope"].to_numpy(dtype=bool)].reset_index(drop=True)
     if index is not None and flt is not None:
@@ -486,7 +536,7 @@ def _incidents(
 
 
 _Builder = Callable[
-    [Study, DisclosureRule, "IncidentIndex | None", "CellFilter | None"], ExportLayer
+    [_Source, DisclosureRule, "IncidentIndex | None", "CellFilter | None"], ExportLayer
 ]
 _BUILDERS: Mapping[str, _Builder] = {
     "counts": _counts,

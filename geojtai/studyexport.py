@@ -19,6 +19,7 @@ from geojtai.disclosure import DisclosureRule
 from geojtai.errors import ExportError, FilterError
 from geojtai.exports import (
     INTERNAL_ONLY,
+    CurrentWork,
     ExportLayer,
     available_layers,
     build_layers,
@@ -73,7 +74,13 @@ class ExportResult:
     audit: dict[str, Any]
 
 
-def resolve_layers(study: Study, asked: Sequence[str], fmt: str, rule: DisclosureRule) -> list[str]:
+def resolve_layers(
+    study: Study,
+    asked: Sequence[str],
+    fmt: str,
+    rule: DisclosureRule,
+    work: CurrentWork | None = None,
+) -> list[str]:
     """The layer names asked for: comma-separated names, or ``all`` (every layer the profile
     allows, for formats holding several).
 
@@ -89,7 +96,7 @@ def resolve_layers(study: Study, asked: Sequence[str], fmt: str, rule: Disclosur
         if fmt in SINGLE_LAYER_FORMATS or fmt in ("png", "pdf"):
             msg = f"--layer all needs a format that holds several layers (gpkg, shp, html), not {fmt}."
             raise ExportError(msg)
-        return available_layers(study, internal=not rule.applies)
+        return available_layers(study, internal=not rule.applies, work=work)
     return list(dict.fromkeys(names))
 
 
@@ -104,6 +111,7 @@ def export_study(
     filter_args: Mapping[str, str] | None = None,
     marking: str | None = None,
     index: IncidentIndex | None = None,
+    work: CurrentWork | None = None,
 ) -> ExportResult:
     """Export layers of ``study`` to ``out`` and record it in the study's audit log.
 
@@ -127,6 +135,9 @@ def export_study(
         Protective marking; by default that of the profile (:data:`MARKINGS`).
     index
         The study's incident index, when the caller already has it (the web app).
+    work
+        The interventions as they are now, when they changed since the build (the web
+        app's register).
 
     Raises
     ------
@@ -139,11 +150,11 @@ def export_study(
     if fmt not in FORMATS:
         msg = f"`format` was {fmt!r} but is expected to be one of: {', '.join(FORMATS)}."
         raise ExportError(msg)
-    names = resolve_layers(study, layers, fmt, rule)
+    names = resolve_layers(study, layers, fmt, rule, work)
     args = {k: str(v) for k, v in (filter_args or {}).items() if str(v).strip()}
     index, flt = _filter(study, args, index)
     # 2. Build the layers under the rule; maps get place layers as context.
-    built = build_layers(study, names, rule, index=index, flt=flt)
+    built = build_layers(study, names, rule, index=index, flt=flt, work=work)
     context = _context(study, names, fmt, rule)
     metadata = _metadata(study, built, rule, marking, layer_filter(index, flt))
     # 3. Write, then record who made it before handing it out.

@@ -16,8 +16,8 @@ import pyogrio
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 
-from geojtai.errors import StudyError
 from geojtai.io.auditlog import read_audit
 from geojtai.io.exporters import FORMATS
 from web import create_app, db
@@ -322,16 +322,46 @@ def test_each_download_appends_one_audit_line(
 
 
 def test_no_file_when_the_audit_log_cannot_be_written(
-    editor: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    editor: FlaskClient, study_copy: Path
 ) -> None:
-    def refuse(study_path: Path | str, entry: Any) -> None:
-        raise StudyError(f"{study_path}/audit.jsonl: cannot append to the study's audit log")
+    log = study_copy / "audit.jsonl"
+    kept = log.rename(study_copy / "audit.kept") if log.exists() else None
+    log.mkdir()  # the log cannot be appended to
+    try:
+        response = editor.get("/export/file?layer=counts&format=geojson")
+        pack = editor.get("/export/report.html")
+    finally:
+        log.rmdir()
+        if kept is not None:
+            kept.rename(log)
+    for answer in (response, pack):
+        assert answer.status_code == 500
+        assert "Content-Disposition" not in answer.headers
+        assert "cannot append to the study's audit log" in message_of(answer.get_data(as_text=True))
 
-    monkeypatch.setattr("geojtai.studyexport.append_audit", refuse)
-    response = editor.get("/export/file?layer=counts&format=geojson")
-    assert response.status_code == 500
-    assert "Content-Disposition" not in response.headers
-    assert "cannot append to the study's audit log" in message_of(response.get_data(as_text=True))
+
+def test_evidence_pack_for_viewers_is_publishable_and_audited(
+    viewer: FlaskClient, study_copy: Path
+) -> None:
+    page = viewer.get("/export").get_data(as_text=True)
+    assert "/export/report.pdf" in page and "profile=internal" not in page
+    response = viewer.get("/export/report.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.data))
+    assert len(reader.pages) >= 8 and "OFFICIAL" in reader.pages[0].extract_text()
+    entry = audit_lines(study_copy)[-1]
+    assert (entry["action"], entry["via"], entry["who"], entry["profile"]) == (
+        "report", "web", "vera", "publishable",
+    )  # fmt: skip
+    assert entry["sha256"] == hashlib.sha256(response.data).hexdigest()
+    assert viewer.get("/export/report.pdf?profile=internal").status_code == 403
+    assert viewer.get("/export/report.docx").status_code == 404
+
+
+def test_editor_may_have_the_internal_pack(editor: FlaskClient) -> None:
+    assert "/export/report.html?profile=internal" in editor.get("/export").get_data(as_text=True)
+    response = editor.get("/export/report.html?profile=internal")
+    assert response.status_code == 200 and "OFFICIAL-SENSITIVE" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("url", ["/export", "/export/file?layer=counts&format=geojson"])

@@ -419,6 +419,22 @@ def test_upload_changes_coverage_and_the_map(app: Flask, sample_study: Path) -> 
     assert top not in [g["properties"]["h3"] for g in gaps]
 
 
+def test_exports_follow_the_register(app: Flask, sample_study: Path) -> None:
+    client = client_as(app, "ed")
+    lon, lat = top_gap_point(sample_study)
+    top = gpd.read_parquet(sample_study / "gaps.parquet").iloc[0]["h3"]
+    content = geojson_file([feature(Point(lon, lat), id="NEW-1", **GOOD)])
+    assert upload(client, "/api/register/upload", content, "new.geojson").status_code == 200
+    work = client.get("/export/file?layer=interventions&format=geojson")
+    assert work.status_code == 200
+    assert "NEW-1" in [f["properties"]["id"] for f in json.loads(work.data)["features"]]
+    gaps = json.loads(client.get("/export/file?layer=gaps&format=geojson").data)["features"]
+    assert top not in [g["properties"]["h3"] for g in gaps]
+    cells = json.loads(client.get("/export/file?layer=cells&format=geojson").data)["features"]
+    (cell,) = [c["properties"] for c in cells if c["properties"]["h3"] == top]
+    assert cell["agencies_now"] >= 3 and cell["gap"] is None
+
+
 def test_upload_csv_from_the_page(app: Flask) -> None:
     client = client_as(app, "ada")
     csv = (

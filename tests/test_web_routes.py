@@ -48,6 +48,7 @@ GET_ACCESS = {
     "plan.page": EDITOR,
     "exports.page": SIGNED_IN,
     "exports.file": SIGNED_IN,  # with no layer asked: the form again (200), no file written
+    "exports.report": SIGNED_IN,  # the HTML evidence pack (an audit line each)
     "auth.users": ADMIN,
 }
 RANK = {None: 0, "viewer": 1, "editor": 2, "admin": 3}
@@ -86,6 +87,7 @@ def example_args(app: Flask, sample_study: Path) -> dict[str, str]:
         "name": "parks",
         "filename": "leaflet.js",
         "ident": "INT-01",
+        "fmt": "html",
     }
 
 

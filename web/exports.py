@@ -33,14 +33,21 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request, send_file, url_for
-from werkzeug.exceptions import BadRequest, Forbidden, InternalServerError
+from werkzeug.exceptions import BadRequest, Forbidden, InternalServerError, NotFound
 
 from geojtai.disclosure import DisclosureRule
-from geojtai.errors import ExportError, FilterError, StudyError
-from geojtai.exports import CELL_LAYERS, FILTERED_LAYERS, INTERNAL_ONLY, available_layers
+from geojtai.errors import ExportError, FilterError, SettingsError, StudyError
+from geojtai.exports import (
+    CELL_LAYERS,
+    FILTERED_LAYERS,
+    INTERNAL_ONLY,
+    CurrentWork,
+    available_layers,
+)
 from geojtai.filters import FILTER_KEYS, describe_filter, parse_filter
 from geojtai.io.auditlog import read_audit
 from geojtai.io.exporters import FORMATS, SINGLE_LAYER_FORMATS, SUFFIXES
+from geojtai.report import write_evidence
 from geojtai.studyexport import MARKINGS, Actor, export_study
 from web.auth import current_actor, is_internal, require_role
 from web.published import current_rule
@@ -52,7 +59,10 @@ __all__ = [
     "MIMETYPES",
     "NO_LAYER",
     "PROFILES",
+    "REPORT_TYPES",
     "ExportAsk",
+    "current_work",
+    "report_file",
     "export_file",
     "export_name",
     "export_page",
@@ -78,6 +88,8 @@ MIMETYPES: Mapping[str, str] = {
 #: The disclosure profiles, publishable first (the default).
 PROFILES = ("publishable", "internal")
 DEFAULT_FORMAT = "gpkg"
+#: The evidence pack's formats and their media types.
+REPORT_TYPES: Mapping[str, str] = {"pdf": "application/pdf", "html": "text/html"}
 #: What the form says when it was sent with no layer ticked.
 NO_LAYER = "Tick at least one layer to export."
 #: How many of the study's latest audit entries the form lists (editors and admins).
@@ -212,7 +224,22 @@ def export_page(
         "filtered_layers": [x["name"] for x in layers if x["name"] in FILTERED_LAYERS],
         "rule": publishable.describe(),
         "audit": _audit_rows(area) if internal else [],
+        "reports": _report_links(internal),
     }
+
+
+def _report_links(internal: bool) -> list[dict[str, str]]:
+    """Links to the evidence pack in each format (and each profile an editor may ask)."""
+    study = requested_area_name()
+    links = []
+    for profile in PROFILES if internal else PROFILES[:1]:
+        for fmt in REPORT_TYPES:
+            values: dict[str, Any] = {"fmt": fmt, "study": study}
+            if profile != PROFILES[0]:
+                values["profile"] = profile
+            text = f"{fmt.upper()}, {profile} ({MARKINGS[profile]})"
+            links.append({"url": url_for("exports.report", **values), "text": text})
+    return links
 
 
 def _map_url(filters: Mapping[str, str]) -> str:
@@ -231,8 +258,14 @@ def _layer_choices(area: Area, internal: bool, chosen: Sequence[str]) -> list[di
             "internal_only": name in INTERNAL_ONLY,
             "checked": name in chosen,
         }
-        for name in available_layers(area.study, internal=internal)
+        for name in available_layers(area.study, internal=internal, work=current_work(area))
     ]
+
+
+def current_work(area: Area) -> CurrentWork:
+    """The area's interventions as the register has them now (exports follow the map)."""
+    deployment = area.deployment
+    return CurrentWork(deployment.interventions, deployment.gaps, deployment.cells)
 
 
 def _profiles(rule: DisclosureRule, chosen: str) -> list[dict[str, Any]]:
@@ -326,7 +359,7 @@ def export_file(area: Area, ask: ExportAsk, rule: DisclosureRule) -> Response:
         try:
             result = export_study(
                 area.study, layers=ask.layers, fmt=ask.fmt, out=out, rule=rule,
-                actor=actor, filter_args=ask.filters, index=area.index,
+                actor=actor, filter_args=ask.filters, index=area.index, work=current_work(area),
             )  # fmt: skip
         except ExportError as exc:
             raise BadRequest(str(exc)) from exc
@@ -335,6 +368,31 @@ def export_file(area: Area, ask: ExportAsk, rule: DisclosureRule) -> Response:
         body, name = _packed(result.path, ask.fmt)
     # 3. Hand it out, with the hash the audit log holds.
     return _attachment(body, name, MIMETYPES[ask.fmt], result.sha256)
+
+
+def report_file(area: Area, fmt: str, rule: DisclosureRule) -> Response:
+    """The area's evidence pack (:func:`geojtai.report.write_evidence`) as PDF or HTML,
+    recorded in the study's audit log, as an attachment.
+
+    Raises
+    ------
+    werkzeug.exceptions.NotFound
+        ``fmt`` is not ``pdf`` or ``html``.
+    werkzeug.exceptions.InternalServerError
+        The audit line could not be written; no file is sent.
+    """
+    if fmt not in REPORT_TYPES:
+        raise NotFound(f"The evidence pack comes as {' or '.join(REPORT_TYPES)}, not {fmt!r}.")
+    who = current_actor()
+    actor = Actor(who.name, str(who.role), "web")
+    with tempfile.TemporaryDirectory(prefix="geojtai-report-") as folder:
+        out = Path(folder) / f"{area.study.path.name}-evidence-pack.{fmt}"
+        try:
+            result = write_evidence([area.study], out, rule, actor=actor)
+        except (StudyError, SettingsError) as exc:
+            raise InternalServerError(f"The evidence pack was not handed out: {exc}") from exc
+        body = out.read_bytes()
+    return _attachment(body, out.name, REPORT_TYPES[fmt], result.sha256)
 
 
 def _check_layers_allowed(ask: ExportAsk) -> None:
@@ -396,3 +454,12 @@ def file() -> Response | str:
     filters = requested_filters(request.args.to_dict(flat=True), strict=False)
     context = export_page(area, current_rule(), filters, asked=ask, message=NO_LAYER)
     return render_template("export.html", **context)
+
+
+@exports_bp.get("/export/report.<fmt>")
+@require_role("viewer")
+def report(fmt: str) -> Response:
+    """The area's evidence pack (``.pdf`` or ``.html``), publishable unless an editor asks
+    for ``?profile=internal``."""
+    rule = profile_rule(current_rule(), request.args.get("profile", "").strip() or PROFILES[0])
+    return report_file(current_area(), fmt, rule)
