@@ -111,6 +111,8 @@ class ExportLayer:
         Whether the request's incident filter applies to this layer.
     notes
         Sentences for the file's metadata (what the columns mean, what was withheld).
+    context
+        Drawn under the layers asked for on a map (PNG, PDF, HTML), not asked for itself.
     """
 
     name: str
@@ -119,6 +121,7 @@ class ExportLayer:
     style: LayerStyle
     filtered: bool = False
     notes: tuple[str, ...] = field(default=())
+    context: bool = False
 
 
 @dataclass(frozen=True)
@@ -307,12 +310,21 @@ def _graduated(
     breaks = class_breaks(finite, 5)
     colours = colour_ramp(breaks.size, anchors=anchors)
     lower, classes = float(finite.min()), []
-    for upper, colour in zip(breaks.tolist(), colours, strict=True):
-        label = f"{_number(lower, integral)} – {_number(upper, integral)}"
+    for i, (upper, colour) in enumerate(zip(breaks.tolist(), colours, strict=True)):
+        label = _class_label(lower, float(upper), first=i == 0, integral=integral)
         classes.append(StyleClass(None, label, colour, lower, float(upper)))
         lower = float(upper)
     attribute = "count" if integral else "risk"
     return LayerStyle(title, "polygon", "graduated", attribute, tuple(classes), no_data=no_data)
+
+
+def _class_label(lower: float, upper: float, *, first: bool, integral: bool) -> str:
+    """``lower < x <= upper`` in words: whole numbers start one above ``lower`` (after
+    the first class), and a class of one value is that value."""
+    start = lower if first or not integral else lower + 1
+    if integral and start >= upper:
+        return _number(upper, integral)
+    return f"{_number(start, integral)} – {_number(upper, integral)}"
 
 
 def _number(x: float, integral: bool) -> str:

@@ -172,6 +172,7 @@ _SCRIPT = """
   });
   L.control.layers(null, overlays, {collapsed: false}).addTo(map);
   if (bounds) { map.fitBounds(bounds); } else { map.setView([53.0, -1.8], 6); }
+  window.geojtaiExport = {map: map, layers: overlays};  // for scripts and tests
 })();
 """
 

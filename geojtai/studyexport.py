@@ -8,6 +8,7 @@ written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -199,7 +200,8 @@ def _context(study: Study, names: list[str], fmt: str, rule: DisclosureRule) -> 
         return []
     have = set(available_layers(study, internal=False))
     extra = [n for n in CONTEXT_LAYERS if n in have and n not in names]
-    return build_layers(study, extra, rule) if extra else []
+    built = build_layers(study, extra, rule) if extra else []
+    return [dataclasses.replace(layer, context=True) for layer in built]
 
 
 def _metadata(

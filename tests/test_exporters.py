@@ -421,7 +421,8 @@ def test_html_embeds_each_layer_as_geojson(exported: Export) -> None:
     )
     assert [int(i) for i, _ in found] == list(range(len(result.rows)))
     counts = [len(json.loads(body)["features"]) for _, body in found]
-    assert counts == list(result.rows.values())
+    # The first layer asked for is drawn on top: the page holds them in reverse order.
+    assert counts == list(result.rows.values())[::-1]
 
 
 # -- write_layers: its own checks and atomic writes --------------------------------------

@@ -952,6 +952,48 @@ PAGES = {
 }
 
 
+def test_export_this_view_and_open_the_offline_map(
+    town: Server, open_tab: Callable[..., Tab], tmp_path: Path
+) -> None:
+    tab = open_tab(town, "vera")
+    page = tab.page
+    page.goto(f"{town.base}/?category=robbery")
+    wait_for_map(tab)
+    with page.expect_navigation():
+        page.locator("#geojtai-export-link").click()
+    assert "category=robbery" in page.url
+    assert page.locator("#export-filters").inner_text().startswith("robbery")
+    assert page.locator("#export-publishable").is_visible()
+    tab.shot("export-page", full_page=True)
+    page.locator("input[name=layer][value=parks]").check()
+    page.locator("#export-format").select_option("html")
+    with page.expect_download() as caught:
+        page.get_by_role("button", name="Download").click()
+    saved = tmp_path / caught.value.suggested_filename
+    caught.value.save_as(saved)
+    assert saved.suffix == ".html"
+    # The file opens with no server and no network: Leaflet and the data are inside it.
+    offline = open_tab(town)
+    offline.page.goto(saved.as_uri())
+    offline.page.wait_for_function("() => window.geojtaiExport", timeout=10_000)
+    drawn = offline.page.evaluate(
+        "() => Object.fromEntries(Object.entries(window.geojtaiExport.layers).map("
+        "([k, l]) => [k, [window.geojtaiExport.map.hasLayer(l), l.getLayers().length]]))"
+    )
+    (title,) = [k for k in drawn if k.startswith("Incidents per cell")]
+    counts = offline.page.evaluate(
+        "(t) => window.geojtaiExport.layers[t].getLayers().map((l) => l.feature.properties.count)",
+        title,
+    )
+    offline.shot("export-offline-map")
+    assert title.startswith("Incidents per cell (robbery")
+    assert drawn[title][0] and drawn[title][1] > 50
+    assert drawn["Parks and open spaces"][1] == 9
+    assert all(c is None or (c >= 10 and c % 5 == 0) for c in counts)
+    assert [u for u in offline.requests if not u.startswith(("file:", "data:"))] == []
+    assert offline.errors == [] and tab.errors == []
+
+
 def test_no_page_asks_any_other_host(town: Server, open_tab: Callable[..., Tab]) -> None:
     visited: dict[str, list[str]] = {}
     signed_out = open_tab(town)

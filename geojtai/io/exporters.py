@@ -299,9 +299,11 @@ def leaflet_assets() -> LeafletAssets:
 
 
 def _html(layers: Sequence[ExportLayer], path: Path, metadata: Mapping[str, str]) -> None:
-    shown = [
-        HtmlLayer(layer.name, layer.frame, layer.style, i == 0) for i, layer in enumerate(layers)
-    ]
+    # The layers asked for are shown over the context (the first asked on top); the legend
+    # lists them.
+    asked = [x for x in layers if not x.context]
+    ordered = [*(x for x in layers if x.context), *reversed(asked)]
+    shown = [HtmlLayer(x.name, x.frame, x.style, not x.context) for x in ordered]
     page = standalone_map(
         shown,
         leaflet_assets(),
@@ -316,8 +318,10 @@ def _html(layers: Sequence[ExportLayer], path: Path, metadata: Mapping[str, str]
 
 
 def _figure(layers: Sequence[ExportLayer], metadata: Mapping[str, str]) -> Figure:
-    # The asked-for layer on top, context (places) under it: draw the others first.
-    ordered = [*layers[1:], layers[0]]
+    # The layers asked for on top, in reverse (the first asked drawn last), over the context;
+    # the map shows the first one asked for.
+    asked = [x for x in layers if not x.context]
+    ordered = [*(x for x in layers if x.context), *reversed(asked)]
     return static_map(
         [MapLayer(layer.frame, layer.style, legend=True) for layer in ordered],
         title=metadata["title"],
