@@ -19,6 +19,7 @@ from geojtai import __version__
 from geojtai.disclosure import DisclosureRule
 from geojtai.errors import ExportError, FilterError
 from geojtai.exports import (
+    FILTERED_LAYERS,
     INTERNAL_ONLY,
     CurrentWork,
     ExportLayer,
@@ -153,6 +154,12 @@ def export_study(
         raise ExportError(msg)
     names = resolve_layers(study, layers, fmt, rule, work)
     args = {k: str(v) for k, v in (filter_args or {}).items() if str(v).strip()}
+    if args and not FILTERED_LAYERS.intersection(names):
+        msg = (
+            f"Filters ({', '.join(sorted(args))}) apply to the counts and incidents layers; "
+            f"{', '.join(names)} cover the whole study. Leave the filters out, or add counts."
+        )
+        raise ExportError(msg)
     index, flt = _filter(study, args, index)
     # 2. Build the layers under the rule; maps get place layers as context.
     built = build_layers(study, names, rule, index=index, flt=flt, work=work)

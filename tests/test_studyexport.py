@@ -152,6 +152,7 @@ def test_filters_are_described_in_the_metadata(study: Study, out: Path) -> None:
         ("geojson", ["counts"], {"filter_args": {"category": "jaywalking"}}, "'jaywalking'"),
         ("geojson", ["counts"], {"filter_args": {"from": "2030-01"}}, "'2030-01'"),
         ("geojson", ["nope"], {}, "no layer 'nope'"),
+        ("geojson", ["risk"], {"filter_args": {"weekday": "mon"}}, "apply to the counts"),
         ("csv", ["incidents"], {}, "--profile internal"),
         ("geojson", ["all"], {}, "--layer all needs a format"),
         ("geojson", ["counts", "risk"], {}, "holds one layer"),

@@ -88,7 +88,6 @@ def test_every_problem_is_reported_in_one_error(
     message = str(info.value)
     missing = [f for f in fragments if f not in message]
     assert not missing, message
-    assert message.count(";") == len(fragments) - 1
 
 
 @pytest.mark.parametrize("opacity", [0.0, 1.0, 0.5])
@@ -209,5 +208,7 @@ def test_single_renderer_paints_everything_one_colour(values: object) -> None:
         ),
     ],
 )
-def test_colour_of_missing_like_values_agrees_with_colours(style: LayerStyle, value: object) -> None:
+def test_colour_of_missing_like_values_agrees_with_colours(
+    style: LayerStyle, value: object
+) -> None:
     assert style.colour_of(value) == style.colours([value])[0] == "#eeeeee"
