@@ -117,6 +117,11 @@ class Figure:
     alt: str
     width_fraction: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.width_fraction <= 1.0:
+            msg = f"Figure {self.caption!r}: `width_fraction` must be in (0, 1]; {self.width_fraction!r} was given."
+            raise ValueError(msg)
+
 
 Block = Paragraph | Bullets | Note | KeyFigures | Table | Figure
 

@@ -77,9 +77,9 @@ def standalone_map(
         for k, v in metadata.items()
     )
     legend = "".join(_legend(layer.style) for layer in layers if layer.shown)
-    config = orjson.dumps(
-        {"attribution": attribution, "layers": [d[0] for d in data]}
-    )  # names, titles, kinds: the features follow in their own script elements
+    # Leaflet inserts the attribution and the layer names as HTML: give it escaped text.
+    heads = [{**d[0], "title": html.escape(str(d[0]["title"]))} for d in data]
+    config = orjson.dumps({"attribution": html.escape(attribution), "layers": heads})
     features = "\n".join(
         f'<script type="application/json" id="layer-{i}">{d[1]}</script>'
         for i, d in enumerate(data)

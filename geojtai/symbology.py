@@ -160,18 +160,4 @@ class LayerStyle:
 
         ``no_data_colour`` for a missing value or one no class takes.
         """
-        if self.renderer == "single":
-            return self.colour
-        if value is None or (isinstance(value, float) and value != value):
-            return self.no_data_colour
-        if self.renderer == "categorized":
-            for c in self.classes:
-                if c.value == value:
-                    return c.colour
-            return self.no_data_colour
-        x = float(value)  # type: ignore[arg-type]
-        for i, c in enumerate(self.classes):
-            assert c.lower is not None and c.upper is not None
-            if (c.lower < x or (i == 0 and x == c.lower)) and x <= c.upper:
-                return c.colour
-        return self.no_data_colour
+        return str(self.colours([value])[0])

@@ -54,11 +54,6 @@ def test_corrupt_line_is_named(tmp_path: Path, text: str, number: int) -> None:
         read_audit(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_audit accepts a line that is JSON but not an object (here a list) and "
-    "returns it, though it promises list[dict] and its message says 'not a JSON object'",
-)
 def test_a_line_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
     (tmp_path / AUDIT_LOG).write_text('{"a":1}\n[1, 2]\n', encoding="utf-8")
     with pytest.raises(StudyError, match="line 2"):
@@ -71,12 +66,6 @@ def test_a_line_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
         pytest.param(ch, id=name)
         for ch, name in [("\u2028", "U+2028"), ("\u2029", "U+2029"), ("\x85", "U+0085")]
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: append_audit writes U+2028/U+2029/U+0085 raw (json.dumps ensure_ascii=False) "
-    "but read_audit splits with str.splitlines(), which breaks the line there, so the whole "
-    "log becomes unreadable (StudyError 'line 1 is not a JSON object')",
 )
 def test_unicode_line_separators_survive_a_round_trip(tmp_path: Path, separator: str) -> None:
     entry = {"filter": f"street{separator}name"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ def test_no_script_ends_early(page: str, parsed: _Page) -> None:
 def test_config_lists_layers(parsed: _Page) -> None:
     (script,) = parsed.all("script", id="geojtai-config")
     config = json.loads(script.text)
-    assert config["attribution"] == f"© Crown copyright & police.uk {EVIL}"
+    # Leaflet inserts the attribution and layer names as HTML: they arrive escaped.
+    assert config["attribution"] == html.escape(f"© Crown copyright & police.uk {EVIL}")
     assert [(x["name"], x["title"], x["kind"], x["shown"]) for x in config["layers"]] == [
         ("cells", "Coverage gaps", "polygon", True),
         ("roads", "Main roads", "line", True),

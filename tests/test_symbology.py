@@ -179,33 +179,9 @@ def test_single_renderer_paints_everything_one_colour(values: object) -> None:
 @pytest.mark.parametrize(
     ("style", "value"),
     [
-        pytest.param(
-            GI_BIN,
-            pd.NA,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: colour_of(pd.NA) raises TypeError (boolean value of NA is "
-                "ambiguous) instead of returning no_data_colour, though colours() handles NA",
-            ),
-        ),
-        pytest.param(
-            GRADUATED,
-            pd.NA,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: graduated colour_of(pd.NA) raises TypeError from float(pd.NA) "
-                "instead of returning no_data_colour as colours() does",
-            ),
-        ),
-        pytest.param(
-            GRADUATED,
-            "withheld",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: graduated colour_of('withheld') raises ValueError from float() "
-                "while colours() gives no_data_colour for the same value",
-            ),
-        ),
+        (GI_BIN, pd.NA),
+        (GRADUATED, pd.NA),
+        (GRADUATED, "withheld"),
     ],
 )
 def test_colour_of_missing_like_values_agrees_with_colours(

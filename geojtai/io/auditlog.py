@@ -21,6 +21,8 @@ from geojtai.errors import StudyError
 __all__ = ["AUDIT_LOG", "append_audit", "read_audit"]
 
 AUDIT_LOG = "audit.jsonl"
+# Characters some readers take for line breaks, written as JSON escapes.
+_LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
 
 
 def append_audit(study_path: Path | str, entry: Mapping[str, Any]) -> None:
@@ -32,7 +34,8 @@ def append_audit(study_path: Path | str, entry: Mapping[str, Any]) -> None:
         The log cannot be written (the export must then not be handed out).
     """
     path = Path(study_path) / AUDIT_LOG
-    line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+    line = text.translate(_LINE_BREAKS) + "\n"  # one entry, one line, whatever it holds
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -57,12 +60,16 @@ def read_audit(study_path: Path | str) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except ValueError as exc:
             msg = f"{path}: line {number} is not a JSON object: {exc}"
             raise StudyError(msg) from exc
+        if not isinstance(entry, dict):
+            msg = f"{path}: line {number} is not a JSON object but a {type(entry).__name__}."
+            raise StudyError(msg)
+        entries.append(entry)
     return entries
