@@ -169,11 +169,9 @@ def available_layers(study: Study, *, internal: bool, work: CurrentWork | None =
     return names
 
 
-def layer_filter(index: IncidentIndex | None, flt: CellFilter | None) -> str:
+def layer_filter(flt: CellFilter | None) -> str:
     """The filter in words for metadata: ``"all incidents"`` when there is none."""
-    if flt is None or index is None or flt == CellFilter(resolution=flt.resolution):
-        return "all incidents" if flt is None or flt.resolution is None else describe_filter(flt)
-    return describe_filter(flt)
+    return "all incidents" if flt is None or flt == CellFilter() else describe_filter(flt)
 
 
 def build_layers(
@@ -275,12 +273,12 @@ def _counts(
     frame = _with_cells(shown.drop(columns="suppressed" if not rule.applies else []))
     notes = (
         f"Incidents per H3 cell (resolution {resolution}) under the filter: "
-        f"{layer_filter(index, flt)}.",
+        f"{layer_filter(flt)}.",
         "Rows with rolled_up > 0 are parent cells holding only the small counts of that many "
         "child cells (the children shown on their own rows are not in them), so each "
         "incident is counted once.",
     )
-    style = _count_style(frame["count"], rule, f"Incidents per cell ({layer_filter(index, flt)})")
+    style = _count_style(frame["count"], rule, f"Incidents per cell ({layer_filter(flt)})")
     return ExportLayer("counts", CELL_LAYERS["counts"], frame, style, True, notes)
 
 

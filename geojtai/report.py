@@ -46,6 +46,7 @@ HEADLINE_PLACES = ("parks", "streets", "shopping_centres")
 _TOP_GAPS = 15
 _MAP_SIZE = (10.0, 7.0)
 _OTHER = "Elsewhere"
+_FLAGGED = 0.05  # the share of the area flagged in the backtest table
 
 
 def write_evidence(
@@ -349,7 +350,7 @@ def _risk(study: Study, rule: DisclosureRule, marking: str) -> Section:
         _figure(_map(study, layer, rule, marking, "Contextual risk"),
                 "Cells ranked by contextual risk.", "Map of cells by risk class."),
     ]  # fmt: skip
-    factors = _json(study, "risk_model.json").get("rtm", {}).get("factors", [])
+    factors = study.document("risk_model.json").get("rtm", {}).get("factors", [])
     rows = tuple((str(f["description"]), f"{float(f['rrv']):.2f}") for f in factors)
     if rows:
         blocks.append(Table(("What drives risk", "Relative risk (RRV)"), rows,
@@ -359,36 +360,42 @@ def _risk(study: Study, rule: DisclosureRule, marking: str) -> Section:
 
 
 def _evaluation(study: Study) -> list[Block]:
-    report = _json(study, "evaluation.json")
-    models = report.get("models") if isinstance(report, dict) else None
-    if not models:
+    """The last backtest (``geojtai evaluate``): hit rate, PAI and PEI when 5% of the area is
+    flagged, and the hit-rate curves."""
+    observed = study.document("evaluation.json").get("observed", {})
+    summary = pd.DataFrame(observed.get("summary", []))
+    if summary.empty:
         return [Note("No backtest yet: `geojtai evaluate STUDY_DIR` measures hit rate and PAI.")]
-    rows = []
-    for name, scores in models.items():
-        if isinstance(scores, dict):
-            rows.append(
-                (str(name), _fmt(scores.get("pai")), _fmt(scores.get("hit_rate"), pct=True))
-            )
-    if not rows:
-        return []
-    return [Table(("Model", "PAI", "Hit rate"), tuple(rows), "Backtest at the study's area share",
-                  (False, True, True))]  # fmt: skip
+    at = summary.loc[np.isclose(summary["share"], _FLAGGED)]
+    rows = tuple(
+        (str(r.method).replace("_", " "), _fmt(r.hit_rate, pct=True), _fmt(r.pai), _fmt(r.pei))
+        for r in at.itertuples()
+    )
+    curve = pd.DataFrame(observed.get("curve", []))
+    blocks: list[Block] = [
+        Table(("Method", "Hit rate", "PAI", "PEI"), rows,
+              f"Backtest over {len(observed.get('origins', []))} months, {_FLAGGED:.0%} of the "
+              "area flagged", (False, True, True, True)),
+    ]  # fmt: skip
+    if not curve.empty:
+        shares = sorted(curve["share"].unique())
+        series = {
+            str(m).replace("_", " "): g.set_index("share")["hit_rate"].reindex(shares).tolist()
+            for m, g in curve.groupby("method", sort=False)
+        }
+        chart = charts.line_chart([f"{s:.0%}" for s in shares], series, percent=True,
+                                  title="Hit rate against the share of the area flagged",
+                                  ylabel="incidents captured")  # fmt: skip
+        blocks.append(_figure(chart, "Share of next month's incidents in the cells each method "
+                              "flags, by the share of the area flagged.",
+                              "Line chart of hit-rate curves.", 0.9))  # fmt: skip
+    return blocks
 
 
 def _fmt(value: Any, *, pct: bool = False) -> str:
     if not isinstance(value, (int, float)) or not np.isfinite(value):
         return "–"
     return f"{100 * value:.0f}%" if pct else f"{value:.2f}"
-
-
-def _json(study: Study, name: str) -> dict[str, Any]:
-    import json
-
-    path = study.path / name
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
 
 
 def _coverage(study: Study, rule: DisclosureRule, marking: str) -> Section:

@@ -164,7 +164,7 @@ def export_study(
     # 2. Build the layers under the rule; maps get place layers as context.
     built = build_layers(study, names, rule, index=index, flt=flt, work=work)
     context = _context(study, names, fmt, rule)
-    metadata = _metadata(study, built, rule, marking, layer_filter(index, flt))
+    metadata = _metadata(study, built, rule, marking, layer_filter(flt))
     # 3. Write, then record who made it before handing it out.
     path = Path(out)
     sha = write_layers([*built, *context], fmt, path, metadata)

@@ -191,3 +191,18 @@ def test_city_of_london_pack_rendered(city: Study, tmp_path: Path) -> None:
     assert len(pages) >= len(SECTIONS)
     for page in pages:
         _not_blank(page)
+
+
+def test_pack_reports_the_last_backtest(study: Study, tmp_path: Path) -> None:
+    copy = tmp_path / "evaluated"
+    shutil.copytree(study.path, copy)
+    result = CliRunner().invoke(main, ["evaluate", str(copy), "--test-months", "2"])
+    assert result.exit_code == 0, result.output
+    doc = evidence_pack(load_study(copy), DisclosureRule())
+    (table,) = [t for t in _blocks(doc, Table) if t.caption.startswith("Backtest over 2 months")]
+    methods = [row[0] for row in table.rows]
+    assert {"rtm", "boosted", "last period"} <= set(methods)
+    assert all(float(row[2]) > 0 for row in table.rows)  # PAI
+    assert any(
+        f.caption.startswith("Share of next month's incidents") for f in _blocks(doc, Figure)
+    )

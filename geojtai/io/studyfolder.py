@@ -156,6 +156,28 @@ class Study:
         """The validated interventions, or None for a study built without them."""
         return _geo_or_none(self.path / INTERVENTIONS)
 
+    def document(self, name: str) -> dict[str, Any]:
+        """A JSON part of the study (``risk_model.json``, ``evaluation.json``, ...) as a
+        dict; empty when the study has none.
+
+        Raises
+        ------
+        StudyError
+            The file is there but is not a JSON object.
+        """
+        file = self.path / name
+        if not file.is_file():
+            return {}
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            msg = f"{file}: cannot read this part of the study: {exc}"
+            raise StudyError(msg) from exc
+        if not isinstance(data, dict):
+            msg = f"{file}: expected a JSON object, found a {type(data).__name__}."
+            raise StudyError(msg)
+        return data
+
     def coverage(self) -> dict[str, Any]:
         """The coverage figures (``coverage.json``); empty without interventions."""
         file = self.path / COVERAGE
