@@ -372,3 +372,30 @@ def test_post_is_not_allowed(editor: FlaskClient, url: str) -> None:
 def test_signed_out_visitors_are_sent_to_sign_in(app: Flask) -> None:
     response = app.test_client().get("/export/file?layer=counts&format=geojson")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_overview_across_two_areas(
+    study_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PASSWORD_METHOD", "scrypt:1024:8:1")
+    other = Path(shutil.copytree(study_copy, tmp_path / "other"))
+    studies = {"town": str(study_copy), "other": str(other)}
+    app = create_app(
+        {"TESTING": True, "STUDIES": studies, "DATABASE_URL": str(tmp_path / "two.sqlite"),
+         "SECRET_KEY": "overview test"}
+    )  # fmt: skip
+    with app.extensions[db.DB_KEY].sessions.begin() as s:
+        db.add_user(s, "vera", PASSWORDS["vera"], role="viewer", by=db.CLI)
+    client = app.test_client()
+    assert login_as(client, "vera", PASSWORDS["vera"]).status_code == 302
+    assert "/export/overview.pdf" in client.get("/export?study=town").get_data(as_text=True)
+    response = client.get("/export/overview.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = PdfReader(io.BytesIO(response.data)).pages[0].extract_text()
+    assert "Overview across areas" in text
+    for folder in (study_copy, other):
+        entry = audit_lines(folder)[-1]
+        assert (entry["action"], entry["via"], entry["who"]) == ("overview", "web", "vera")
+        assert entry["sha256"] == hashlib.sha256(response.data).hexdigest()
+    assert client.get("/export/overview.pdf?profile=internal").status_code == 403
+    app.extensions[db.DB_KEY].dispose()

@@ -32,7 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from werkzeug.exceptions import BadRequest, Forbidden, InternalServerError, NotFound
 
 from geojtai.disclosure import DisclosureRule
@@ -51,7 +59,7 @@ from geojtai.report import write_evidence
 from geojtai.studyexport import MARKINGS, Actor, export_study
 from web.auth import current_actor, is_internal, require_role
 from web.published import current_rule
-from web.state import Area, current_area, requested_area_name
+from web.state import AREAS_KEY, Area, current_area, requested_area_name
 
 __all__ = [
     "AUDIT_SHOWN",
@@ -62,6 +70,7 @@ __all__ = [
     "REPORT_TYPES",
     "ExportAsk",
     "current_work",
+    "overview_file",
     "report_file",
     "export_file",
     "export_name",
@@ -225,7 +234,23 @@ def export_page(
         "rule": publishable.describe(),
         "audit": _audit_rows(area) if internal else [],
         "reports": _report_links(internal),
+        "overviews": _overview_links(internal),
     }
+
+
+def _overview_links(internal: bool) -> list[dict[str, str]]:
+    """Links to the overview across areas, when the app serves several."""
+    if len(current_app.extensions.get(AREAS_KEY, {})) < 2:
+        return []
+    links = []
+    for profile in PROFILES if internal else PROFILES[:1]:
+        for fmt in REPORT_TYPES:
+            values: dict[str, Any] = {"fmt": fmt}
+            if profile != PROFILES[0]:
+                values["profile"] = profile
+            text = f"{fmt.upper()}, {profile} ({MARKINGS[profile]})"
+            links.append({"url": url_for("exports.overview", **values), "text": text})
+    return links
 
 
 def _report_links(internal: bool) -> list[dict[str, str]]:
@@ -395,6 +420,34 @@ def report_file(area: Area, fmt: str, rule: DisclosureRule) -> Response:
     return _attachment(body, out.name, REPORT_TYPES[fmt], result.sha256)
 
 
+def overview_file(areas: Mapping[str, Area], fmt: str, rule: DisclosureRule) -> Response:
+    """The overview across every area served (one table and one map comparing them), as
+    PDF or HTML, recorded in each study's audit log, as an attachment.
+
+    Raises
+    ------
+    werkzeug.exceptions.NotFound
+        ``fmt`` is not ``pdf`` or ``html``, or only one area is served.
+    werkzeug.exceptions.InternalServerError
+        An audit line could not be written; no file is sent.
+    """
+    if fmt not in REPORT_TYPES:
+        raise NotFound(f"The overview comes as {' or '.join(REPORT_TYPES)}, not {fmt!r}.")
+    if len(areas) < 2:
+        raise NotFound("The overview compares areas: this app serves one.")
+    who = current_actor()
+    actor = Actor(who.name, str(who.role), "web")
+    studies = [area.study for area in areas.values()]
+    with tempfile.TemporaryDirectory(prefix="geojtai-overview-") as folder:
+        out = Path(folder) / f"overview-{len(studies)}-areas.{fmt}"
+        try:
+            result = write_evidence(studies, out, rule, actor=actor)
+        except (StudyError, SettingsError) as exc:
+            raise InternalServerError(f"The overview was not handed out: {exc}") from exc
+        body = out.read_bytes()
+    return _attachment(body, out.name, REPORT_TYPES[fmt], result.sha256)
+
+
 def _check_layers_allowed(ask: ExportAsk) -> None:
     internal_only = sorted(INTERNAL_ONLY.intersection(ask.layers))
     if internal_only and not is_internal():
@@ -463,3 +516,11 @@ def report(fmt: str) -> Response:
     for ``?profile=internal``."""
     rule = profile_rule(current_rule(), request.args.get("profile", "").strip() or PROFILES[0])
     return report_file(current_area(), fmt, rule)
+
+
+@exports_bp.get("/export/overview.<fmt>")
+@require_role("viewer")
+def overview(fmt: str) -> Response:
+    """The overview across every area served (``.pdf`` or ``.html``); 404 with one area."""
+    rule = profile_rule(current_rule(), request.args.get("profile", "").strip() or PROFILES[0])
+    return overview_file(current_app.extensions.get(AREAS_KEY, {}), fmt, rule)
