@@ -272,8 +272,7 @@ def _counts(
     shown = shown.sort_values("resolution", kind="stable").reset_index(drop=True)
     frame = _with_cells(shown.drop(columns="suppressed" if not rule.applies else []))
     notes = (
-        f"Incidents per H3 cell (resolution {resolution}) under the filter: "
-        f"{layer_filter(flt)}.",
+        f"Incidents per H3 cell (resolution {resolution}) under the filter: {layer_filter(flt)}.",
         "Rows with rolled_up > 0 are parent cells holding only the small counts of that many "
         "child cells (the children shown on their own rows are not in them), so each "
         "incident is counted once.",

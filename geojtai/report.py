@@ -47,6 +47,9 @@ _TOP_GAPS = 15
 _MAP_SIZE = (10.0, 7.0)
 _OTHER = "Elsewhere"
 _FLAGGED = 0.05  # the share of the area flagged in the backtest table
+#: The study's cells as a faint grid under a layer that covers only some of them.
+_OUTLINE = LayerStyle("Study cells", "polygon", colour="#ffffff", fill_opacity=0.0,
+                      outline="#d0d7de", line_width=0.2)  # fmt: skip
 
 
 def write_evidence(
@@ -153,20 +156,33 @@ def _figure(fig: Any, caption: str, alt: str, width: float = 1.0) -> Figure:
     return Figure(figure_png(fig, dpi=130), caption, alt, width)
 
 
-def _map(study: Study, layer: ExportLayer, rule: DisclosureRule, marking: str, title: str) -> Any:
+def _map(
+    study: Study,
+    layer: ExportLayer,
+    rule: DisclosureRule,
+    marking: str,
+    title: str,
+    *,
+    over: Sequence[ExportLayer] = (),
+    base: ExportLayer | None = None,
+) -> Any:
+    """A map of ``layer`` over the study's parks, shopping centres and streets, with
+    ``over`` drawn on top of it. With a ``base`` (the study's cells, unstyled), the map
+    shows the whole study rather than the extent of ``layer``."""
     have = set(available_layers(study, internal=False))
     context = build_layers(study, [n for n in CONTEXT_LAYERS if n in have], rule)
+    under = [MapLayer(c.frame, c.style, legend=False) for c in context]
+    if base is not None:
+        under.insert(0, MapLayer(base.frame, _OUTLINE, legend=False))
+    shown = [MapLayer(layer.frame, layer.style), *(MapLayer(x.frame, x.style) for x in over)]
     return static_map(
-        [
-            *(MapLayer(c.frame, c.style, legend=False) for c in context),
-            MapLayer(layer.frame, layer.style),
-        ],
+        [*under, *shown],
         title=title,
         subtitle=f"{study.name}, {_period(study)}",
         marking=marking,
         attribution=ATTRIBUTION,
         disclosure=rule.describe(),
-        extent_from=len(context),
+        extent_from=0 if base is not None else len(under),
         size_in=_MAP_SIZE,
     )
 
@@ -313,13 +329,20 @@ def _hotspots(study: Study, rule: DisclosureRule, marking: str) -> Section:
         layer = build_layers(study, ["emerging"], rule)[0]
         counts = layer.frame["emerging"].value_counts()
         rows = tuple((str(k), f"{int(v):,}") for k, v in counts.items())
-        blocks.append(
-            Table(("Trend", "Cells"), rows, "Emerging hot and cold spots", (False, True))
-            if rows
-            else Note(
-                "No emerging hot or cold spots: no cell's Gi* changed significantly over time."
+        if rows:
+            base = build_layers(study, ["risk"], rule)[0] if "risk" in names else None
+            blocks.append(_figure(
+                _map(study, layer, rule, marking, "Emerging hot spots", base=base),
+                "Cells whose hot-spot status changed over time (Gi* per month with a "
+                "Mann-Kendall trend).", "Map of emerging hot and cold spot cells.",
+            ))  # fmt: skip
+            blocks.append(
+                Table(("Trend", "Cells"), rows, "Emerging hot and cold spots", (False, True))
             )
-        )
+        else:
+            blocks.append(Note(
+                "No emerging hot or cold spots: no cell's Gi* changed significantly over time."
+            ))  # fmt: skip
     return Section("Hot spots and emerging trends", tuple(blocks))
 
 
@@ -429,8 +452,22 @@ def _coverage(study: Study, rule: DisclosureRule, marking: str) -> Section:
             "Share of the top-10% risk cells each agency's work reaches.",
             "Stacked bar chart of coverage by agency.", 0.8),
     ]  # fmt: skip
+    blocks += _deployment_map(study, rule, marking)
     blocks += _gap_blocks(study, rule, marking)
     return Section("Coverage and gaps by agency", tuple(blocks))
+
+
+def _deployment_map(study: Study, rule: DisclosureRule, marking: str) -> list[Block]:
+    """Risk and the interventions on one map: where work is, against where risk is."""
+    names = available_layers(study, internal=False)
+    if "risk" not in names or "interventions" not in names:
+        return []
+    risk, work = build_layers(study, ["risk", "interventions"], rule)
+    figure = _map(study, risk, rule, marking, "Contextual risk and where work is deployed",
+                  over=[work])  # fmt: skip
+    return [_figure(figure, "Cells ranked by contextual risk, with each intervention's "
+                    "footprint coloured by type.", "Map of risk classes with intervention "
+                    "footprints over them.")]  # fmt: skip
 
 
 def _gap_blocks(study: Study, rule: DisclosureRule, marking: str) -> list[Block]:
@@ -548,6 +585,9 @@ def _methods(study: Study, rule: DisclosureRule) -> Section:
                 "displacement difference (Wheeler & Ratcliffe) and weighted displacement "
                 "quotient (Bowers & Johnson). Associations, not proof of cause.",
                 "Distances are measured in British National Grid (EPSG:27700).",
+                "Published counts are rounded and small ones merged or withheld one table at a "
+                "time; comparing many differently filtered exports could narrow a small number "
+                "down, which is why every export is recorded in the study's audit log.",
             )),
             Note(rule.describe(), "warning" if not rule.applies else "info"),
             Paragraph(ATTRIBUTION),
