@@ -61,6 +61,7 @@ __all__ = [
     "ExportLayer",
     "available_layers",
     "build_layers",
+    "graduated_style",
     "layer_filter",
 ]
 
@@ -290,20 +291,34 @@ def _resolution_of(found: pd.DataFrame, study: Study) -> int:
 def _count_style(values: pd.Series, rule: DisclosureRule, title: str) -> LayerStyle:
     shown = values.to_numpy(dtype=np.float64, na_value=np.nan)
     withheld = f"fewer than {rule.threshold}: withheld" if np.isnan(shown).any() else None
-    return _graduated(shown, title, _COUNT_ANCHORS, no_data=withheld, integral=True)
+    return graduated_style(
+        shown, title, _COUNT_ANCHORS, attribute="count", no_data=withheld, integral=True
+    )
 
 
-def _graduated(
+def graduated_style(
     values: np.ndarray,
     title: str,
     anchors: Sequence[str],
     *,
+    attribute: str,
     no_data: str | None = None,
     integral: bool = False,
+    kind: str = "polygon",
 ) -> LayerStyle:
+    """Up to 5 quantile classes of ``values`` (:func:`geojtai.maps.class_breaks`) coloured
+    along ``anchors``; one colour when no value is finite.
+
+    Examples
+    --------
+    >>> s = graduated_style(np.array([10.0, 20, 30, 40, 50]), "n", ("#ffffff", "#000000"),
+    ...                     attribute="count", integral=True)
+    >>> [c.label for c in s.classes][:2]
+    ['10', '11 – 20']
+    """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return LayerStyle(title, "polygon", colour=anchors[-1], no_data=no_data)
+        return LayerStyle(title, kind, colour=anchors[-1], no_data=no_data)
     breaks = class_breaks(finite, 5)
     colours = colour_ramp(breaks.size, anchors=anchors)
     lower, classes = float(finite.min()), []
@@ -311,15 +326,14 @@ def _graduated(
         label = _class_label(lower, float(upper), first=i == 0, integral=integral)
         classes.append(StyleClass(None, label, colour, lower, float(upper)))
         lower = float(upper)
-    attribute = "count" if integral else "risk"
-    return LayerStyle(title, "polygon", "graduated", attribute, tuple(classes), no_data=no_data)
+    return LayerStyle(title, kind, "graduated", attribute, tuple(classes), no_data=no_data)
 
 
 def _class_label(lower: float, upper: float, *, first: bool, integral: bool) -> str:
     """``lower < x <= upper`` in words: whole numbers start one above ``lower`` (after
     the first class), and a class of one value is that value."""
     start = lower if first or not integral else lower + 1
-    if integral and start >= upper:
+    if start >= upper:
         return _number(upper, integral)
     return f"{_number(start, integral)} – {_number(upper, integral)}"
 
@@ -404,7 +418,8 @@ def _risk(
     if rule.applies:
         style = _risk_class_style("Contextual risk (rank of cells)")
     else:
-        style = _graduated(frame["risk"].to_numpy(dtype=np.float64), title, RISK_ANCHORS)
+        risk = frame["risk"].to_numpy(dtype=np.float64)
+        style = graduated_style(risk, title, RISK_ANCHORS, attribute="risk")
     notes = (
         "Contextual risk from the place-exposure (risk terrain) model; published as classes "
         "of cells ranked by risk, not as values.",

@@ -10,6 +10,7 @@ the methods with their caveats. Every number passes through the disclosure rule 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,13 +33,13 @@ from geojtai.document import (
     Section,
     Table,
 )
-from geojtai.exports import ExportLayer, available_layers, build_layers
+from geojtai.exports import ExportLayer, available_layers, build_layers, graduated_style
 from geojtai.io.auditlog import append_audit
 from geojtai.io.reportwriter import write_report
 from geojtai.io.studyfolder import Study
 from geojtai.staticmap import MapLayer, figure_png, static_map
 from geojtai.studyexport import ATTRIBUTION, CONTEXT_LAYERS, MARKINGS, Actor, ExportResult
-from geojtai.symbology import LayerStyle, StyleClass
+from geojtai.symbology import LayerStyle
 
 __all__ = ["HEADLINE_PLACES", "evidence_pack", "overview", "write_evidence"]
 
@@ -652,30 +653,21 @@ def _area_frame(studies: Sequence[Study], rule: DisclosureRule) -> gpd.GeoDataFr
 
 
 def _overview_map(frame: gpd.GeoDataFrame, rule: DisclosureRule, marking: str) -> Any:
+    """Each area's cells, and a marker at its centre (areas far apart are specks at the
+    scale that holds them all), shaded by incidents per km², labelled with its name."""
     values = frame["per_km2"].to_numpy(dtype=np.float64)
-    finite = np.sort(values[np.isfinite(values)])
+    withheld = "withheld" if np.isnan(values).any() else None
+    title = "Incidents per km²"
     ramp = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
-    classes = []
-    for i, (lo, hi) in enumerate(zip(finite[:-1], finite[1:], strict=False)):
-        classes.append(
-            StyleClass(None, f"{lo:,.0f} – {hi:,.0f}", ramp[min(i + 1, 4)], float(lo), float(hi))
-        )
-    if not classes and finite.size:
-        classes = [
-            StyleClass(None, f"{finite[0]:,.0f}", ramp[2], float(finite[0]), float(finite[0]))
-        ]
-    style = (
-        LayerStyle(
-            "Incidents per km²",
-            "polygon",
-            "graduated",
-            "per_km2",
-            tuple(classes),
-            no_data="withheld",
-        )
-        if classes
-        else LayerStyle("Areas", "polygon")
+    areas = graduated_style(values, title, ramp, attribute="per_km2", no_data=withheld)
+    points = gpd.GeoDataFrame(
+        frame.drop(columns="geometry"),
+        geometry=frame.geometry.representative_point(),
+        crs=frame.crs,
     )
-    return static_map([MapLayer(frame, style, label_column="name")], title="Areas compared",
-                      subtitle="Incidents per km² of each area's cells", marking=marking,
-                      attribution=ATTRIBUTION, disclosure=rule.describe(), size_in=_MAP_SIZE)  # fmt: skip
+    marker = dataclasses.replace(areas, kind="point", point_size=14.0, fill_opacity=0.9)
+    return static_map(
+        [MapLayer(frame, areas, legend=False), MapLayer(points, marker, label_column="name")],
+        title="Areas compared", subtitle="Incidents per km² of each area's cells",
+        marking=marking, attribution=ATTRIBUTION, disclosure=rule.describe(), size_in=_MAP_SIZE,
+    )  # fmt: skip

@@ -39,7 +39,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from matplotlib import patheffects
+from matplotlib import patheffects, transforms
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -185,7 +185,8 @@ def static_map(
             _DRAWERS[kind](ax, part, layer.style)
     for frame, layer in zip(frames, layers, strict=True):
         if layer.label_column is not None:
-            _draw_labels(ax, frame, layer.label_column, extent)
+            lift = layer.style.point_size / 2 + 2 if layer.style.kind == "point" else 0.0
+            _draw_labels(ax, frame, layer.label_column, extent, lift_pt=lift)
     # Furniture: scale bar and north arrow in the map, legend and text around it.
     _scale_bar(ax, extent, metres_per_pt=(extent[1] - extent[0]) / (layout.map_in[0] * 72))
     _north_arrow(ax)
@@ -423,7 +424,12 @@ _DRAWERS: Mapping[str, Callable[[Axes, gpd.GeoDataFrame, LayerStyle], None]] = {
 
 
 def _draw_labels(
-    ax: Axes, frame: gpd.GeoDataFrame, column: str, extent: tuple[float, float, float, float]
+    ax: Axes,
+    frame: gpd.GeoDataFrame,
+    column: str,
+    extent: tuple[float, float, float, float],
+    *,
+    lift_pt: float = 0.0,
 ) -> None:
     """Small labels with a white halo, at a representative point of each feature's visible part.
 
@@ -440,10 +446,15 @@ def _draw_labels(
         & frame[column].notna().to_numpy()
     )
     xy = shapely.get_coordinates(anchors[keep])
+    # Above a marker (``lift_pt`` points up), centred on anything else.
+    lift = transforms.ScaledTranslation(0.0, lift_pt / 72, ax.figure.dpi_scale_trans)
+    where = ax.transData + lift
+    va = "bottom" if lift_pt else "center"
     for (x, y), text in zip(xy, frame[column].to_numpy()[keep], strict=True):
         _halo_text(
-            ax, x, y, str(text), fontsize=6.5, ha="center", va="center", clip_on=True, zorder=5
-        )
+            ax, x, y, str(text), fontsize=6.5, ha="center", va=va, clip_on=True, zorder=5,
+            transform=where,
+        )  # fmt: skip
 
 
 # --- furniture ----------------------------------------------------------------------------

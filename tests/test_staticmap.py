@@ -435,3 +435,21 @@ def test_pdf_document_information_carries_the_metadata() -> None:
     assert info["/Keywords"] == "coverage; Marking: OFFICIAL"
     assert "/CreationDate" not in info
     assert figure_pdf(fig, metadata=meta) == pdf  # no date, so reproducible
+
+
+def test_point_labels_sit_above_their_markers() -> None:
+    frame = gpd.GeoDataFrame(
+        {"name": ["Leeds", "Wakefield"]},
+        geometry=[Point(X0, Y0), Point(X0 + 5000, Y0 - 8000)],
+        crs="EPSG:27700",
+    )
+    style = LayerStyle("Areas", "point", point_size=14.0)
+    fig = draw([MapLayer(frame, style, label_column="name")])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for name, point in zip(frame["name"], frame.geometry, strict=True):
+        marker_y = ax.transData.transform((point.x, point.y))[1]
+        bottoms = [t.get_window_extent(renderer).y0 for t in ax.texts if t.get_text() == name]
+        assert len(bottoms) == 2  # the halo copy and the text
+        assert min(bottoms) >= marker_y + 7 * fig.dpi / 72  # above half the marker's 14 pt
