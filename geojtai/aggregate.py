@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,6 +20,8 @@ import pandas as pd
 from geojtai import grid
 
 __all__ = [
+    "count_matrix",
+    "month_range",
     "cell_month_counts_from_points",
     "cell_month_table",
     "cell_totals",
@@ -322,3 +324,20 @@ def cell_totals(table: pd.DataFrame) -> pd.DataFrame:
     out["last_month"] = grouped["month"].max()
     out["months_active"] = grouped["month"].size()
     return out.reset_index()
+
+
+def month_range(months: Sequence[str]) -> list[str]:
+    """Every month from the first to the last of ``months`` (gaps filled), in order."""
+    if len(months) == 0:
+        return []
+    index = month_index(np.asarray(sorted(months), dtype=object))
+    return list(month_labels(np.arange(index.min(), index.max() + 1)))
+
+
+def count_matrix(
+    table: pd.DataFrame, h3: np.ndarray, months: list[str], value: str = "count"
+) -> np.ndarray:
+    """``value`` per cell (rows, in the order of ``h3``) × month (columns, ``months``) from a
+    cell × month table; 0 where a cell has no row for a month."""
+    wide = table.pivot_table(index="h3", columns="month", values=value, aggfunc="sum")
+    return wide.reindex(index=h3, columns=months).fillna(0.0).to_numpy(dtype=float)

@@ -1,9 +1,13 @@
 """Recompute a study's deployment (coverage per cell, gaps, coverage figures) from interventions.
 
-The study build analyses the interventions once (:func:`geojtai.analysis.analyse_interventions`,
-written to ``cells.parquet``, ``gaps.parquet`` and ``coverage.json``). When the interventions
-register changes, :func:`recompute` gives the same numbers for the new interventions without
-rebuilding anything else: the risk and the counts of the cells stay as built.
+One computation for the study build (:func:`geojtai.analysis.analyse_interventions` calls
+:func:`recompute`; its results are written to ``cells.parquet``, ``gaps.parquet`` and
+``coverage.json``) and for the interventions register: when the register changes,
+:func:`recompute` gives the numbers for the new interventions without rebuilding anything
+else (the risk and the counts of the cells stay as built). The steps it is made of —
+footprints and active months (:func:`work_footprints`), coverage by month, impact per
+intervention, cells' intervention ids, the gap descriptions — live here too, so the build,
+the register and the planner cannot drift apart.
 
 The impact estimates (WDQ and difference-in-differences per intervention) are most of the
 time on a large study, so the interactive path may skip them with ``impact=False``; they are
@@ -17,7 +21,7 @@ Frames in, frames out; no disk, no web.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +29,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geojtai import analysis, coverage, grid
+from geojtai import aggregate, coverage, grid, impact
+from geojtai.crs import WGS84
 from geojtai.errors import SchemaError
 
 __all__ = [
+    "work_footprints",
     "CELL_NEEDS",
     "COVERAGE_COLUMNS",
     "IMPACT_KEYS",
@@ -131,34 +137,33 @@ def recompute(
     frame = interventions.reset_index(drop=True)
     h3 = layer["h3"].to_numpy(dtype=object)
     cell_ids = grid.cells_from_hex(h3)
-    months = analysis.month_range(cell_months["month"].astype(str).unique().tolist())
+    months = aggregate.month_range(cell_months["month"].astype(str).unique().tolist())
     risk_now = layer["risk"].to_numpy(dtype=float)
     # 1. Footprints and active months of every intervention.
-    fp, active, agencies = analysis.work_footprints(frame, months, resolution=resolution)
+    fp, active, agencies = work_footprints(frame, months, resolution=resolution)
     now = active[:, -1] if now is None else np.asarray(now, dtype=bool)
     depth, count = coverage.agency_depth(fp, agencies, now, cell_ids)
     # 2. The coverage figures now, by group and month, as the build has them.
     figures = _figures(frame, fp, agencies, now, cell_ids, risk_now, depth)
     figures = {"period": months[-1], **figures}
-    # The build's private steps are shared, not copied, so the numbers cannot drift apart.
-    figures["by_month"] = analysis._monthly(
+    figures["by_month"] = _monthly(
         cell_months, h3, months, fp, agencies, active, cell_ids, risk_now
     )
     figures["active_now"] = int(now.sum())
     # 3. Gaps, and 4. (optionally) the impact of each intervention.
     found = coverage.gaps(cell_ids, risk_now, depth)
     if impact:
-        figures["impact"] = analysis._impacts(layer, cell_months, frame, fp, months)
-        figures["impact_by_type"] = analysis._group_impacts(figures["impact"])
+        figures["impact"] = _impacts(layer, cell_months, frame, fp, months)
+        figures["impact_by_type"] = _group_impacts(figures["impact"])
     per_cell = pd.DataFrame(
         {
             "h3": h3,
             "agencies_now": depth.astype(int),
             "interventions_now": count.astype(int),
-            "intervention_ids": analysis._ids_per_cell(fp, frame["id"], now, cell_ids),
+            "intervention_ids": _ids_per_cell(fp, frame["id"], now, cell_ids),
         }
     )
-    gaps = analysis._describe_gaps(found, layer, cell_months, months)
+    gaps = _describe_gaps(found, layer, cell_months, months)
     return Recomputed(cells=per_cell, gaps=gaps, coverage=figures)
 
 
@@ -205,7 +210,7 @@ def _figures(
                 risk_now, coverage.agency_depth(fp, agencies, now & mask, cells)[0]
             )
             | {"interventions": int((now & mask).sum())}
-            for name, mask in analysis._groups(frame[column]).items()
+            for name, mask in _groups(frame[column]).items()
         }
     return out
 
@@ -312,3 +317,168 @@ def coverage_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> list
 
 def _percent(share: float | None) -> str:
     return "–" if share is None else f"{share:.0%}"
+
+
+# -- the steps (shared by the build and the register) ----------------------------------------
+
+
+def work_footprints(
+    interventions: gpd.GeoDataFrame, months: Sequence[str], *, resolution: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Where and when each intervention works: its footprint cells, its active months and
+    its agencies (the one reading of an interventions table that coverage, the register's
+    recompute and the planner share).
+
+    Returns
+    -------
+    (footprints, active, agencies)
+        ``item``/``cell`` pairs (:func:`geojtai.coverage.footprints`), a boolean
+        interventions × ``months`` matrix, and each intervention's ``";"``-joined agencies.
+    """
+    fp = coverage.footprints(
+        np.asarray(interventions.geometry.array, dtype=object),
+        interventions["radius_m"].to_numpy(dtype=float),
+        resolution=resolution,
+    )
+    active = coverage.active_months(
+        interventions["start_month"].astype(str).to_numpy(),
+        interventions["end_month"].to_numpy(dtype=object),
+        list(months),
+    )
+    return fp, active, interventions["agencies"].fillna("").astype(str).to_numpy()
+
+
+def _groups(values: pd.Series) -> dict[str, np.ndarray]:
+    """Each distinct ``;``-separated value → mask of the interventions that have it."""
+    split = values.fillna("").astype(str).str.split(";")
+    names = sorted({v.strip() for parts in split for v in parts if v.strip()})
+    return {
+        n: split.map(lambda parts, n=n: n in [p.strip() for p in parts]).to_numpy() for n in names
+    }
+
+
+def _impacts(
+    cell_layer: gpd.GeoDataFrame,
+    table: pd.DataFrame,
+    interventions: gpd.GeoDataFrame,
+    fp: pd.DataFrame,
+    months: list[str],
+) -> list[dict[str, Any]]:
+    """WDQ, WDD and difference-in-differences for every intervention (a loop over a few
+    dozen interventions; each is vectorised over cells and months)."""
+    h3 = cell_layer["h3"].to_numpy(dtype=object)
+    cells = grid.cells_from_hex(h3)
+    counts = aggregate.count_matrix(table, h3, months)
+    harm = aggregate.count_matrix(table, h3, months, "harm") if "harm" in table else None
+    index = pd.Index(cells)
+    ring_origin, ring_cells = grid.grid_disk(fp["cell"].to_numpy(), 1)
+    rings = pd.DataFrame({"item": fp["item"].to_numpy()[ring_origin], "cell": ring_cells})
+    touched = index.get_indexer(np.concatenate([fp["cell"].to_numpy(), ring_cells]))
+    inside = cell_layer["area_fraction"].to_numpy(dtype=float) > 0
+    pool = np.flatnonzero(inside & ~np.isin(np.arange(cells.size), touched))
+    # Matched on contextual risk (the place-based model's expected rate), not on the
+    # noisy counts before the start: matching on past counts picks cells that were
+    # unluckily high and regress towards their mean afterwards, which hides real effects.
+    prior = cell_layer["risk_rtm"].to_numpy(dtype=float)
+    out = []
+    for item, row in enumerate(interventions.itertuples()):
+        treated = index.get_indexer(fp.loc[fp["item"] == item, "cell"].to_numpy())
+        treated = np.unique(treated[treated >= 0])
+        ring = index.get_indexer(rings.loc[rings["item"] == item, "cell"].to_numpy())
+        buffer = np.setdiff1d(np.unique(ring[ring >= 0]), treated)
+        record: dict[str, Any] = {"id": str(row.id), "name": str(row.name), "type": str(row.type)}
+        start = str(row.start_month)
+        end = None if pd.isna(row.end_month) or str(row.end_month) == "" else str(row.end_month)
+        if treated.size == 0 or start not in months[1:]:
+            record["warning"] = "no before period or no treated cell in the study: not assessed"
+            out.append(record)
+            continue
+        chosen = np.concatenate([treated, buffer])
+        controls = impact.matched_controls(prior, chosen, pool, n=treated.size, k=5)
+        record.update(
+            impact.intervention_impact(
+                counts, months, treated, buffer, controls, start, end, harm=harm
+            )
+        )
+        out.append(record)
+    return out
+
+
+def _group_impacts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Impact of each intervention type, pooling its interventions' before/after counts.
+
+    Each intervention keeps its own windows, ring and matched controls; the group's rate
+    ratio is (ΣA₁/ΣA₀)/(ΣC₁/ΣC₀) and its WDQ uses the pooled counts likewise.
+    """
+    out: dict[str, Any] = {}
+    assessed = [r for r in records if "counts" in r]
+    for kind in sorted({r["type"] for r in assessed}):
+        members = [r for r in assessed if r["type"] == kind]
+        total = {k: float(sum(m["counts"][k] for m in members)) for k in members[0]["counts"]}
+        out[kind] = {
+            "interventions": [m["id"] for m in members],
+            "counts": total,
+            "did": impact.did_ratio(total["A0"], total["A1"], total["C0"], total["C1"]),
+            "wdq": impact.wdq_summary(
+                total["A0"], total["A1"], total["B0"], total["B1"], total["C0"], total["C1"]
+            ),
+            "warning": impact.too_few(total["A0"], total["A1"]),
+        }
+    return out
+
+
+def _ids_per_cell(
+    fp: pd.DataFrame, ids: pd.Series, active: np.ndarray, cells: np.ndarray
+) -> np.ndarray:
+    live = fp[active[fp["item"].to_numpy()]]
+    live = live.assign(id=ids.astype(str).to_numpy()[live["item"].to_numpy()])
+    joined = live.groupby("cell")["id"].agg(lambda s: ";".join(sorted(s)))  # per covered cell
+    return joined.reindex(cells).fillna("").to_numpy(dtype=object)
+
+
+def _monthly(
+    table: pd.DataFrame,
+    h3: np.ndarray,
+    months: list[str],
+    fp: pd.DataFrame,
+    agencies: np.ndarray,
+    active: np.ndarray,
+    cells: np.ndarray,
+    risk_now: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Per month: interventions active, cells covered, share of that month's harm inside,
+    and the share of today's top 10 % risk cells that were covered then."""
+    harm = aggregate.count_matrix(table, h3, months, "harm" if "harm" in table else "count")
+    top = np.argsort(-risk_now, kind="stable")[: max(1, int(np.ceil(0.1 * risk_now.size)))]
+    rows = []
+    for t, month in enumerate(months):  # one pass per month (36), vectorised over cells
+        depth, _ = coverage.agency_depth(fp, agencies, active[:, t], cells)
+        total = harm[:, t].sum()
+        rows.append(
+            {
+                "month": month,
+                "active": int(active[:, t].sum()),
+                "cells_covered": int((depth > 0).sum()),
+                "harm_covered": round(float(harm[depth > 0, t].sum() / total), 4) if total else 0.0,
+                "top_10pct_covered": round(float((depth[top] > 0).mean()), 4),
+                "top_10pct_multi_agency": round(float((depth[top] >= 2).mean()), 4),
+            }
+        )
+    return rows
+
+
+def _describe_gaps(
+    found: pd.DataFrame, cell_layer: gpd.GeoDataFrame, table: pd.DataFrame, months: list[str]
+) -> pd.DataFrame:
+    """The gap rows with their place, what raises their risk and their recent trend."""
+    pos = found["position"].to_numpy(dtype=int)
+    layer = cell_layer.iloc[pos].reset_index(drop=True)
+    counts = aggregate.count_matrix(table, layer["h3"].to_numpy(dtype=object), months)
+    recent = counts[:, -3:].sum(axis=1)
+    before = counts[:, -6:-3].sum(axis=1)
+    keep = ["h3", "place_type", "place_name", "risk_factors", "emerging", "gi_class", "count"]
+    out = pd.concat([found.drop(columns=["position", "cell"]).reset_index(drop=True),
+                     layer[[c for c in keep if c in layer]]], axis=1)  # fmt: skip
+    out["last_3_months"] = recent.astype(int)
+    out["previous_3_months"] = before.astype(int)
+    return gpd.GeoDataFrame(out, geometry=layer.geometry.to_numpy(), crs=WGS84)

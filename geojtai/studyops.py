@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geojtai import analysis, coverage, evaluate, grid, places, plan, schema
+from geojtai import aggregate, analysis, coverage, deployment, evaluate, grid, places, plan, schema
 from geojtai import io as gio
 from geojtai.crs import wgs84_to_bng
 from geojtai.errors import SchemaError, SettingsError
@@ -446,7 +446,7 @@ def _existing_work(
     if frame is None or len(frame) == 0:
         empty = pd.DataFrame({"item": np.zeros(0, np.int64), "cell": np.zeros(0, np.uint64)})
         return empty, np.zeros(0, object), np.zeros(0, bool)
-    fp, active, agencies = analysis.work_footprints(
-        frame, analysis.month_range(list(months)), resolution=resolution
+    fp, active, agencies = deployment.work_footprints(
+        frame, aggregate.month_range(list(months)), resolution=resolution
     )
     return fp, agencies, active[:, -1]
