@@ -34,7 +34,7 @@ from geojtai.document import (
     Table,
 )
 from geojtai.exports import ExportLayer, available_layers, build_layers, graduated_style
-from geojtai.io.auditlog import append_audit
+from geojtai.io.auditlog import append_audit, audit_time
 from geojtai.io.reportwriter import write_report
 from geojtai.io.studyfolder import Study
 from geojtai.staticmap import MapLayer, figure_png, static_map
@@ -79,7 +79,7 @@ def write_evidence(
     path = Path(out)
     sha = write_report(doc, path)
     entry: dict[str, Any] = {
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "time": audit_time(),
         "action": "report" if len(studies) == 1 else "overview",
         "who": actor.name, "role": actor.role, "via": actor.via,
         "studies": [s.name for s in studies], "format": path.suffix.lstrip(".").lower(),

@@ -9,7 +9,6 @@ written.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from geojtai.exports import (
     layer_filter,
 )
 from geojtai.filters import FILTER_KEYS, CellFilter, IncidentIndex, parse_filter
-from geojtai.io.auditlog import append_audit
+from geojtai.io.auditlog import append_audit, audit_time
 from geojtai.io.exporters import FORMATS, SINGLE_LAYER_FORMATS, write_layers
 from geojtai.io.studyfolder import Study
 
@@ -236,7 +235,7 @@ def _metadata(
         "filtered_layers": ", ".join(filtered) or "none",
         "marking": marking or MARKINGS[rule.profile],
         "attribution": ATTRIBUTION,
-        "generated": _now(),
+        "generated": audit_time(),
         "software": f"geojtai {__version__}",
     }
 
@@ -253,7 +252,7 @@ def _audit_entry(
     path: Path,
 ) -> dict[str, Any]:
     return {
-        "time": _now(),
+        "time": audit_time(),
         "action": "export",
         "who": actor.name,
         "role": actor.role,
@@ -270,7 +269,3 @@ def _audit_entry(
         "file": path.name,
         "sha256": sha,
     }
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

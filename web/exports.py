@@ -242,28 +242,23 @@ def _overview_links(internal: bool) -> list[dict[str, str]]:
     """Links to the overview across areas, when the app serves several."""
     if len(current_app.extensions.get(AREAS_KEY, {})) < 2:
         return []
-    links = []
-    for profile in PROFILES if internal else PROFILES[:1]:
-        for fmt in REPORT_TYPES:
-            values: dict[str, Any] = {"fmt": fmt}
-            if profile != PROFILES[0]:
-                values["profile"] = profile
-            text = f"{fmt.upper()}, {profile} ({MARKINGS[profile]})"
-            links.append({"url": url_for("exports.overview", **values), "text": text})
-    return links
+    return _document_links("exports.overview", internal)
 
 
 def _report_links(internal: bool) -> list[dict[str, str]]:
     """Links to the evidence pack in each format (and each profile an editor may ask)."""
-    study = requested_area_name()
+    return _document_links("exports.report", internal, study=requested_area_name())
+
+
+def _document_links(endpoint: str, internal: bool, **fixed: Any) -> list[dict[str, str]]:
     links = []
     for profile in PROFILES if internal else PROFILES[:1]:
         for fmt in REPORT_TYPES:
-            values: dict[str, Any] = {"fmt": fmt, "study": study}
+            values: dict[str, Any] = {"fmt": fmt, **fixed}
             if profile != PROFILES[0]:
                 values["profile"] = profile
             text = f"{fmt.upper()}, {profile} ({MARKINGS[profile]})"
-            links.append({"url": url_for("exports.report", **values), "text": text})
+            links.append({"url": url_for(endpoint, **values), "text": text})
     return links
 
 

@@ -10,6 +10,7 @@ within a line.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping
@@ -18,11 +19,16 @@ from typing import Any
 
 from geojtai.errors import StudyError
 
-__all__ = ["AUDIT_LOG", "append_audit", "read_audit"]
+__all__ = ["AUDIT_LOG", "append_audit", "audit_time", "read_audit"]
 
 AUDIT_LOG = "audit.jsonl"
 # Characters some readers take for line breaks, written as JSON escapes.
 _LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+
+
+def audit_time() -> str:
+    """Now, as the audit log writes it: UTC to the second, ``2026-11-26T05:57:14Z``."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def append_audit(study_path: Path | str, entry: Mapping[str, Any]) -> None:
